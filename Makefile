@@ -1,0 +1,55 @@
+# The shop's commands. `make run` and `make test` are all a new machine needs
+# (Python 3.11 and PostgreSQL 15+ server binaries installed).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= small
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test stop seed docs services migrate install lint format bench er-diagram snapshots
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3.x ...'"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+services:
+	@bash scripts/services.sh up
+
+migrate: install services
+	$(PY) manage.py migrate --database owner --noinput
+
+seed: migrate
+	$(PY) manage.py seed --scale $(SCALE)
+
+run: migrate
+	$(PY) manage.py seed --scale $(SCALE) --if-empty
+	@mkdir -p var/run
+	@echo "serving http://$(HOST):$(PORT)/api/v1/  (Swagger UI: /api/docs/, admin: /admin/; stop: Ctrl-C or make stop)"
+	@echo $$$$ > var/run/web.pid; exec $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+stop:
+	@bash scripts/services.sh down
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir var/site
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+snapshots: migrate
+	$(PY) manage.py docs_snapshots

@@ -1,0 +1,1 @@
+"""Analytics: reports, materialized views and the event log arrive with later issues."""

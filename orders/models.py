@@ -1,0 +1,1 @@
+"""Orders: carts, checkout and the outbox arrive with the checkout issue."""

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Start, stop and inspect the project's own services under var/:
+# a PostgreSQL primary (127.0.0.1:55432), a streaming replica built from it
+# with a physical replication slot (127.0.0.1:55433), and Redis if none answers.
+#
+#   scripts/services.sh up       start everything (idempotent, reuses what exists)
+#   scripts/services.sh down     stop what `up` started, by pid
+#   scripts/services.sh status   one line per service
+#
+# Every step is safe to re-run: an existing cluster is started, not rebuilt.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VAR="$ROOT/var"
+PGVAR="$VAR/pg"
+PRIMARY="$PGVAR/primary"
+REPLICA="$PGVAR/replica"
+ARCHIVE="$PGVAR/wal-archive"
+PGLOG="$VAR/log"
+PRIMARY_PORT="${SHOP_PG_PORT:-55432}"
+REPLICA_PORT="${SHOP_PG_REPLICA_PORT:-55433}"
+SLOT="shop_replica"
+DB_NAME="${SHOP_DB_NAME:-shop}"
+# Development passwords; production reads its own from DATABASE_URL etc.
+OWNER_PASSWORD="${SHOP_OWNER_PASSWORD:-shop_owner}"
+APP_PASSWORD="${SHOP_APP_PASSWORD:-shop_app}"
+READONLY_PASSWORD="${SHOP_READONLY_PASSWORD:-shop_readonly}"
+REPLICATOR_PASSWORD="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+find_pg_bin() {
+    if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] && { echo "$d"; return; }
+    done
+    command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return; }
+    die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them, e.g. 'apt-get install postgresql-15', or set PG_BIN."
+}
+PG_BIN="$(find_pg_bin)"
+
+# PostgreSQL refuses to run as root: as root, run its binaries as `postgres`.
+if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' system user (apt-get install postgresql creates it)"
+    as_pg() { runuser -u postgres -- "$@"; }
+    PG_USER=postgres
+else
+    as_pg() { "$@"; }
+    PG_USER="$(id -un)"
+fi
+
+# Unix sockets have a ~107 byte path limit; deep clones fall back to /tmp.
+SOCKDIR="$PGVAR/run"
+if [ ${#SOCKDIR} -gt 80 ]; then SOCKDIR="/tmp/shop-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)"; fi
+
+psql_admin() {  # psql as the cluster superuser over the primary's socket
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PRIMARY_PORT" -d postgres "$@"
+}
+
+ensure_reachable() {
+    # The postgres user must traverse every parent of var/ (CI clones elsewhere).
+    [ "$PG_USER" = postgres ] && [ "$(id -u)" = 0 ] || return 0
+    local d="$ROOT"
+    while [ "$d" != "/" ]; do
+        if ! runuser -u postgres -- test -x "$d"; then
+            say "granting o+x on $d so the postgres user can reach var/"
+            chmod o+x "$d"
+        fi
+        d="$(dirname "$d")"
+    done
+}
+
+prepare_dirs() {
+    mkdir -p "$PGVAR" "$ARCHIVE" "$PGLOG" "$SOCKDIR"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$PGVAR" "$ARCHIVE" "$SOCKDIR"
+        chown postgres: "$PGLOG"
+        [ -d "$PRIMARY" ] && chown -R postgres: "$PRIMARY"
+        [ -d "$REPLICA" ] && chown -R postgres: "$REPLICA"
+    fi
+    chmod 700 "$PGVAR" || true
+    chmod 755 "$PGLOG" || true
+}
+
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+
+wait_ready() {  # port
+    local i
+    for i in $(seq 1 60); do
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" && return 0
+        sleep 0.5
+    done
+    die "PostgreSQL on port $1 did not become ready; see $PGLOG/"
+}
+
+init_primary() {
+    [ -f "$PRIMARY/PG_VERSION" ] && return 0
+    say "initdb primary in $PRIMARY"
+    as_pg "$PG_BIN/initdb" -D "$PRIMARY" -U postgres --auth-local=trust \
+        --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$PRIMARY/postgresql.conf" <<CONF
+
+# --- the shop's settings (scripts/services.sh) ---
+listen_addresses = '127.0.0.1'
+port = $PRIMARY_PORT
+unix_socket_directories = '$SOCKDIR'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+hot_standby_feedback = on
+wal_keep_size = '256MB'
+# WAL archive for point-in-time recovery (chapter 24) and replica catch-up.
+archive_mode = on
+archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'
+shared_preload_libraries = 'pg_stat_statements'
+max_connections = 200
+fsync = on
+log_destination = 'stderr'
+logging_collector = off
+log_min_duration_statement = -1
+CONF
+    cat >>"$PRIMARY/pg_hba.conf" <<HBA
+# the shop: replication for the standby, password logins on loopback
+host    replication     shop_replicator 127.0.0.1/32    scram-sha-256
+HBA
+}
+
+start_primary() {
+    if pg_running "$PRIMARY"; then say "primary already running on $PRIMARY_PORT"; return 0; fi
+    say "starting primary on 127.0.0.1:$PRIMARY_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PRIMARY" -l "$PGLOG/primary.log" -w -t 60 start >/dev/null \
+        || die "primary failed to start; see $PGLOG/primary.log"
+    wait_ready "$PRIMARY_PORT"
+}
+
+ensure_roles() {
+    psql_admin -v owner_pw="$OWNER_PASSWORD" -v app_pw="$APP_PASSWORD" \
+        -v ro_pw="$READONLY_PASSWORD" -v repl_pw="$REPLICATOR_PASSWORD" \
+        -f "$ROOT/scripts/sql/roles.sql"
+    if ! psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
+        say "creating database $DB_NAME owned by shop_owner"
+        as_pg "$PG_BIN/createdb" -h "$SOCKDIR" -p "$PRIMARY_PORT" -U postgres -O shop_owner "$DB_NAME"
+    fi
+    psql_admin -d template1 -f "$ROOT/scripts/sql/database.sql"
+    psql_admin -d "$DB_NAME" -f "$ROOT/scripts/sql/database.sql"
+}
+
+init_replica() {
+    if [ -f "$REPLICA/PG_VERSION" ]; then return 0; fi
+    say "building the streaming replica with pg_basebackup (slot $SLOT)"
+    # A slot left over from an earlier replica would make -C fail.
+    psql_admin -tAc "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+    local pass="$PGVAR/.pgpass"
+    printf '127.0.0.1:%s:*:shop_replicator:%s\n' "$PRIMARY_PORT" "$REPLICATOR_PASSWORD" >"$pass"
+    chmod 600 "$pass"
+    [ "$(id -u)" = 0 ] && chown postgres: "$pass"
+    as_pg env PGPASSFILE="$pass" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" \
+        -U shop_replicator -D "$REPLICA" -R -X stream -C -S "$SLOT" -c fast
+    cat >>"$REPLICA/postgresql.auto.conf" <<CONF
+port = $REPLICA_PORT
+archive_mode = off
+CONF
+    # primary_conninfo needs the password file at run time as well.
+    sed -i "s|^primary_conninfo = '|primary_conninfo = 'passfile=$pass |" "$REPLICA/postgresql.auto.conf"
+}
+
+start_replica() {
+    if pg_running "$REPLICA"; then say "replica already running on $REPLICA_PORT"; return 0; fi
+    say "starting replica on 127.0.0.1:$REPLICA_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$REPLICA" -l "$PGLOG/replica.log" -w -t 60 start >/dev/null \
+        || die "replica failed to start; see $PGLOG/replica.log"
+    wait_ready "$REPLICA_PORT"
+}
+
+redis_host_port() {
+    local hp="${REDIS_URL#*://}"; hp="${hp#*@}"; hp="${hp%%/*}"
+    echo "${hp%%:*} ${hp##*:}"
+}
+
+ensure_redis() {
+    local host port
+    read -r host port < <(redis_host_port)
+    [ "$port" = "$host" ] && port=6379
+    if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && redis_ping "$host" "$port"; then
+        say "redis answers at $host:$port"; return 0
+    fi
+    if ! command -v redis-server >/dev/null 2>&1; then
+        say "WARNING: no Redis at $REDIS_URL and no redis-server binary: the shop falls back to a local-memory cache and eager Celery"
+        return 0
+    fi
+    say "starting redis-server on $host:$port"
+    mkdir -p "$VAR/redis"
+    redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no \
+        --dir "$VAR/redis" --pidfile "$VAR/redis/redis.pid" --logfile "$PGLOG/redis.log"
+    local i
+    for i in $(seq 1 20); do redis_ping "$host" "$port" && return 0; sleep 0.25; done
+    die "redis-server did not answer on $host:$port; see $PGLOG/redis.log"
+}
+
+redis_ping() {
+    if command -v redis-cli >/dev/null 2>&1; then
+        redis-cli -h "$1" -p "$2" ping 2>/dev/null | grep -q PONG
+    else
+        (exec 3<>"/dev/tcp/$1/$2" && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null
+    fi
+}
+
+wait_replica_streaming() {
+    local i
+    for i in $(seq 1 60); do
+        if psql_admin -tAc "SELECT 1 FROM pg_stat_replication WHERE application_name <> '' AND state = 'streaming'" | grep -q 1; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    die "the replica is not streaming; see $PGLOG/replica.log"
+}
+
+cmd_up() {
+    ensure_reachable
+    prepare_dirs
+    init_primary
+    start_primary
+    ensure_roles
+    init_replica
+    start_replica
+    wait_replica_streaming
+    ensure_redis
+    say "ready: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT, database $DB_NAME"
+}
+
+cmd_down() {
+    local d
+    for d in "$REPLICA" "$PRIMARY"; do
+        if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
+            say "stopping $(basename "$d")"
+            as_pg "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
+        fi
+    done
+    if [ -f "$VAR/redis/redis.pid" ]; then
+        local pid; pid="$(cat "$VAR/redis/redis.pid")"
+        if kill -0 "$pid" 2>/dev/null; then say "stopping redis (pid $pid)"; kill "$pid"; fi
+        rm -f "$VAR/redis/redis.pid"
+    fi
+    if [ -f "$VAR/run/web.pid" ]; then
+        local pid; pid="$(cat "$VAR/run/web.pid")"
+        if kill -0 "$pid" 2>/dev/null; then say "stopping the web server (pid $pid)"; kill "$pid"; fi
+        rm -f "$VAR/run/web.pid"
+    fi
+}
+
+cmd_status() {
+    local d
+    for d in "$PRIMARY" "$REPLICA"; do
+        if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then echo "$(basename "$d"): running"; else echo "$(basename "$d"): stopped"; fi
+    done
+    local host port; read -r host port < <(redis_host_port)
+    if redis_ping "$host" "$port"; then echo "redis: running at $host:$port"; else echo "redis: not answering at $host:$port"; fi
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,19 @@
+-- The shop's database roles (DESIGN.md, "Database roles"), created idempotently
+-- by scripts/services.sh as the cluster superuser. Table privileges are not
+-- granted here: a migration grants them, so every database (tests included)
+-- gets the same ones.
+SELECT 'CREATE ROLE shop_owner' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_owner') \gexec
+SELECT 'CREATE ROLE shop_app' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_app') \gexec
+SELECT 'CREATE ROLE shop_readonly' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_readonly') \gexec
+SELECT 'CREATE ROLE shop_replicator' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_replicator') \gexec
+
+-- Owns the schema and runs migrations; CREATEDB so the test runner can make test_shop.
+ALTER ROLE shop_owner LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'owner_pw';
+-- The web app and workers: DML only. Never owner, never superuser, never BYPASSRLS,
+-- so row-level security applies to every query it makes.
+ALTER ROLE shop_app LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_pw';
+ALTER ROLE shop_readonly LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'ro_pw';
+ALTER ROLE shop_replicator LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'repl_pw';
+-- A stuck statement in the app fails instead of hanging a request forever.
+ALTER ROLE shop_app SET statement_timeout = '30s';
+ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';

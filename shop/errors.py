@@ -1,0 +1,66 @@
+"""One error shape for the whole API: {"code": "...", "detail": "..."}.
+
+DRF's exceptions, Django's 404 and unexpected errors all end up here, so a
+client can branch on `code` and show `detail` to a person.
+"""
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ShopError(exceptions.APIException):
+    """A business-rule error with its own code; subclass or instantiate with code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+    default_detail = "The request is invalid."
+
+    def __init__(self, detail=None, code=None, status_code=None, extra=None):
+        super().__init__(detail, code)
+        self.code = code or self.default_code
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra or {}
+
+
+def _first_message(detail):
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            message = _first_message(value)
+            if field in ("non_field_errors", "detail"):
+                return message
+            return f"{field}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API exception: Django's handler500 answers
+    if isinstance(exc, ShopError):
+        body = {"code": exc.code, "detail": str(exc.detail), **exc.extra}
+    elif isinstance(exc, exceptions.ValidationError):
+        body = {"code": "invalid", "detail": _first_message(exc.detail), "errors": exc.detail}
+    else:
+        codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
+        code = codes if isinstance(codes, str) else "error"
+        body = {"code": code, "detail": _first_message(response.data)}
+    return Response(body, status=response.status_code, headers=_headers(response))
+
+
+def _headers(response):
+    return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+
+
+def not_found(request, exception=None):
+    return JsonResponse({"code": "not_found", "detail": "Nothing lives at this address."}, status=404)
+
+
+def server_error(request):
+    return JsonResponse(
+        {"code": "server_error", "detail": "An unexpected error happened; it has been logged."},
+        status=500,
+    )

@@ -1,0 +1,194 @@
+"""Settings shared by every environment. All of them come from the environment.
+
+Defaults point at the project's own local services (scripts/services.sh):
+the primary on 127.0.0.1:55432, the streaming replica on :55433, Redis on 6379.
+"""
+import logging
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from shop.services_probe import redis_answers
+
+log = logging.getLogger("shop.settings")
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env(name, default=None):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "shop",
+    "shop.accounts",
+    "catalog",
+    "orders",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases -------------------------------------------------------------
+# Three aliases, three roles (DESIGN.md "Database roles"):
+#   default -> shop_app on the primary: every request, shell and worker query
+#   owner   -> shop_owner on the primary: migrations and DDL labs only
+#   replica -> shop_app on the streaming replica: reads that tolerate lag
+DATABASE_URL = env("DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55432/shop")
+OWNER_DATABASE_URL = env(
+    "OWNER_DATABASE_URL", "postgres://shop_owner:shop_owner@127.0.0.1:55432/shop"
+)
+REPLICA_DATABASE_URL = env(
+    "REPLICA_DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55433/shop"
+)
+DB_SSLMODE = env("DB_SSLMODE", "prefer")
+
+
+def database(url, **extra):
+    config = dj_database_url.parse(url, conn_max_age=0)
+    config["OPTIONS"] = {"sslmode": DB_SSLMODE, "connect_timeout": 5}
+    config.update(extra)
+    return config
+
+
+DATABASES = {
+    "default": database(DATABASE_URL),
+    "owner": database(OWNER_DATABASE_URL),
+    "replica": database(REPLICA_DATABASE_URL),
+}
+DATABASE_ROUTERS = ["shop.db_routers.OwnerMigratesRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Redis: cache and Celery broker ----------------------------------------
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_REQUIRED = env_bool("REDIS_REQUIRED", False)
+REDIS_AVAILABLE = redis_answers(REDIS_URL)
+if REDIS_AVAILABLE:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "shop",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+elif REDIS_REQUIRED:
+    raise RuntimeError(
+        f"Redis is required (REDIS_REQUIRED=1) but does not answer at {REDIS_URL}. "
+        "Start it with `scripts/services.sh up` or `redis-server`, or fix REDIS_URL."
+    )
+else:
+    log.warning(
+        "Redis does not answer at %s: using a local-memory cache and eager Celery. "
+        "Start Redis (`scripts/services.sh up`) for the real thing.",
+        REDIS_URL,
+    )
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# --- MongoDB event log (absent: events stay in the outbox) ------------------
+MONGO_URL = env("MONGO_URL", "")
+MONGO_DB = env("MONGO_DB", "shop_events")
+
+# --- REST framework -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "shop.errors.api_exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "The shop API",
+    "DESCRIPTION": "A reference e-commerce backend and a course on database fundamentals.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,18 @@
+"""The pytest suite: the same real services, with test databases.
+
+`default` and `replica` mirror `owner`: Django creates one test database
+(as shop_owner, who may CREATEDB) and the other aliases only take its name,
+so each keeps its own role and server. The replica alias therefore reads the
+real standby's streamed copy of test_shop.
+"""
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASES["default"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+DEBUG = False
+
+# One test database per concurrent run (several checkouts on one server).
+DATABASES["owner"]["TEST"] = {"NAME": env("SHOP_TEST_DB_NAME", "test_shop")}  # noqa: F405

@@ -1,0 +1,67 @@
+"""The database itself: roles, grants and foreign-key rules as the app sees them."""
+import pytest
+from django.apps import apps
+from django.db import connections, models
+
+from tests.dbs import wait_for_replica
+
+pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+
+CONFDELTYPE = {
+    models.CASCADE: "c",
+    models.PROTECT: "r",
+    models.RESTRICT: "r",
+    models.SET_NULL: "n",
+    models.DO_NOTHING: "a",
+}
+OUR_APPS = {"accounts", "catalog", "orders", "analytics"}
+
+
+def test_the_app_connects_as_shop_app_without_superpowers():
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, rolsuper, rolbypassrls, rolcreatedb "
+            "FROM pg_roles WHERE rolname = current_user"
+        )
+        assert cursor.fetchone() == ("shop_app", False, False, False)
+
+
+def test_migrations_run_as_shop_owner():
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'catalog_product'")
+        assert cursor.fetchone() == ("shop_owner",)
+
+
+def test_every_foreign_key_has_the_models_on_delete_in_the_database():
+    mismatches = []
+    with connections["owner"].cursor() as cursor:
+        for model in apps.get_models():
+            if model._meta.app_label not in OUR_APPS:
+                continue
+            for field in model._meta.concrete_fields:
+                if not field.is_relation or not field.many_to_one and not field.one_to_one:
+                    continue
+                cursor.execute(
+                    "SELECT confdeltype FROM pg_constraint c "
+                    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+                    "WHERE c.contype = 'f' AND c.conrelid = %s::regclass AND a.attname = %s",
+                    [model._meta.db_table, field.column],
+                )
+                (actual,) = cursor.fetchone()
+                expected = CONFDELTYPE[field.remote_field.on_delete]
+                if actual != expected:
+                    mismatches.append(f"{model.__name__}.{field.name}: {actual} != {expected}")
+    assert mismatches == []
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "owner", "replica"])
+def test_the_replica_streams_what_the_primary_commits():
+    from tests.catalog.factories import CategoryFactory
+
+    category = CategoryFactory(name="Streamed")
+    wait_for_replica()
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        assert cursor.fetchone() == (True,)
+        cursor.execute("SELECT name FROM catalog_category WHERE id = %s", [category.pk])
+        assert cursor.fetchone() == ("Streamed",)

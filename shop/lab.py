@@ -1,0 +1,148 @@
+"""The `lab` framework: live demonstrations of each chapter against the real database.
+
+A lab is a function registered with `@lab(...)` in an app's `labs.py`. It gets
+a `Narrator` that prints what it does (prose, the exact SQL with its
+parameters, the rows that came back) and checks what should have happened.
+If the phenomenon did not show, the lab raises `LabFailed` and
+`python manage.py lab NAME` exits non-zero. Labs leave no trace: they work
+in transactions they roll back, temporary tables, or throw-away tables they
+drop.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connections
+from django.utils.module_loading import autodiscover_modules
+
+
+class LabFailed(Exception):
+    """The lab ran, but the behaviour it demonstrates did not happen."""
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    chapter: str
+    summary: str
+    func: Callable[[Narrator], None] = field(repr=False)
+
+
+REGISTRY: dict[str, Lab] = {}
+
+
+def lab(name: str, *, chapter: str, summary: str):
+    """Register the decorated function as the lab `name` for `chapter` (e.g. "02")."""
+
+    def register(func):
+        if name in REGISTRY:
+            raise ValueError(f"lab {name!r} is registered twice")
+        REGISTRY[name] = Lab(name=name, chapter=chapter, summary=summary, func=func)
+        return func
+
+    return register
+
+
+def discover() -> dict[str, Lab]:
+    autodiscover_modules("labs")
+    return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].chapter, item[0])))
+
+
+class Narrator:
+    """Prints a lab's story and checks its claims."""
+
+    def __init__(self, out=None, width: int = 100):
+        self.out = out or sys.stdout
+        self.width = width
+        self.checks = 0
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def step(self, title: str) -> None:
+        print(f"\n== {title}", file=self.out)
+
+    def show_sql(self, sql: str, params=None, label: str | None = None) -> None:
+        head = f"-- {label}\n" if label else ""
+        body = sql.strip()
+        if params:
+            body += f"\n-- params: {list(params)!r}"
+        print(f"{head}{body}".replace("\n", "\n    ").join(["    ", ""]), file=self.out)
+
+    def sql(self, sql: str, params=None, *, using: str = "default", cursor=None, label=None):
+        """Show and run one statement; print and return its rows (None for no result)."""
+        self.show_sql(sql, params, label)
+        if cursor is None:
+            with connections[using].cursor() as own:
+                return self._run(own, sql, params)
+        return self._run(cursor, sql, params)
+
+    def _run(self, cursor, sql, params):
+        cursor.execute(sql, params)
+        if cursor.description is None:
+            self.say(f"    -> {cursor.rowcount} row(s) affected")
+            return None
+        columns = [c.name for c in cursor.description]
+        rows = cursor.fetchall()
+        self.table(columns, rows)
+        return rows
+
+    def table(self, columns, rows, limit: int = 12) -> None:
+        shown = [tuple("NULL" if v is None else str(v) for v in row) for row in rows[:limit]]
+        widths = [len(c) for c in columns]
+        for row in shown:
+            widths = [max(w, len(v)) for w, v in zip(widths, row, strict=False)]
+        line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False))
+        self.say("    -> " + line)
+        for row in shown:
+            self.say("       " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)))
+        if len(rows) > limit:
+            self.say(f"       ... {len(rows) - limit} more row(s)")
+        self.say(f"       ({len(rows)} row(s))")
+
+    def expect(self, condition: bool, claim: str) -> None:
+        """Check a claim the lab makes; a false claim fails the lab."""
+        self.checks += 1
+        if not condition:
+            self.say(f"FAILED: {claim}")
+            raise LabFailed(claim)
+        self.say(f"ok: {claim}")
+
+    def expect_error(self, func, *, sqlstate: str | None = None, contains: str | None = None,
+                     claim: str):
+        """Run `func`; the lab fails unless it raises a database error as described."""
+        try:
+            func()
+        except Exception as exc:  # a database error is what the lab wants to see
+            cause = getattr(exc, "__cause__", None) or exc
+            state = getattr(cause, "sqlstate", None)
+            message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            self.say(f"    -> ERROR {state or ''}: {message}")
+            ok = (sqlstate is None or state == sqlstate) and (
+                contains is None or contains in str(cause)
+            )
+            self.expect(ok, claim)
+            return cause
+        self.expect(False, claim + " (but no error was raised)")
+
+
+def run(name: str, out=None) -> Narrator:
+    """Run one lab by name; raise LabFailed if its claims did not hold."""
+    labs = discover()
+    if name not in labs:
+        raise KeyError(f"no lab named {name!r}; `python manage.py lab --list` shows them")
+    narrator = Narrator(out)
+    narrator.say(f"# lab {name} (chapter {labs[name].chapter}): {labs[name].summary}")
+    labs[name].func(narrator)
+    narrator.say(f"\nlab {name}: {narrator.checks} check(s) passed")
+    return narrator
+
+
+def transcript(name: str) -> str:
+    """Run a lab and return what it printed (for docs snapshots)."""
+    buffer = io.StringIO()
+    run(name, out=buffer)
+    return buffer.getvalue()

@@ -15,4 +15,8 @@ CELERY_TASK_ALWAYS_EAGER = True
 DEBUG = False
 
 # One test database per concurrent run (several checkouts on one server).
-DATABASES["owner"]["TEST"] = {"NAME": env("SHOP_TEST_DB_NAME", "test_shop")}  # noqa: F405
+DATABASES["owner"]["TEST"] = {  # noqa: F405
+    "NAME": env("SHOP_TEST_DB_NAME", "test_shop"),
+    # Created first: the other aliases mirror it.
+    "DEPENDENCIES": [],
+}

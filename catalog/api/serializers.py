@@ -1,0 +1,102 @@
+from rest_framework import serializers
+
+from catalog.selectors import DEFAULT_PRODUCT_ORDERING, PRODUCT_ORDERINGS
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class CategoryNodeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    depth = serializers.IntegerField()
+    children = serializers.ListField(child=serializers.DictField())
+
+
+class ProductListInput(serializers.Serializer):
+    category = serializers.SlugField(required=False, max_length=140)
+    search = serializers.CharField(required=False, max_length=200)
+    min_price = serializers.DecimalField(required=False, min_value=0, **MONEY)
+    max_price = serializers.DecimalField(required=False, min_value=0, **MONEY)
+    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+    ordering = serializers.ChoiceField(
+        choices=sorted(PRODUCT_ORDERINGS), required=False, default=DEFAULT_PRODUCT_ORDERING
+    )
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError("min_price must not exceed max_price.")
+        return attrs
+
+
+class ProductListOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.CharField(source="category.slug")
+    price = serializers.DecimalField(**MONEY)
+    available = serializers.IntegerField()
+    in_stock = serializers.SerializerMethodField()
+
+    def get_in_stock(self, product) -> bool:
+        return product.available > 0
+
+
+class VariantOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(**MONEY)
+    available = serializers.IntegerField()
+
+
+class CategoryRefOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ProductDetailOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    category = CategoryRefOutput()
+    price = serializers.DecimalField(**MONEY)
+    available = serializers.IntegerField()
+    variants = VariantOutput(many=True, source="active_variants")
+
+
+class VariantInput(serializers.Serializer):
+    sku = serializers.RegexField(r"^[A-Z0-9][A-Z0-9-]*$", max_length=64, error_messages={
+        "invalid": "Use upper-case letters, digits and dashes, e.g. LAMP-OAK-01."})
+    name = serializers.CharField(required=False, default="", max_length=120, allow_blank=True)
+    price = serializers.DecimalField(min_value=0, **MONEY)
+    stock = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
+
+
+class ProductCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    category = serializers.SlugField(max_length=140)
+    description = serializers.CharField(required=False, default="", allow_blank=True,
+                                        max_length=20_000)
+    variants = VariantInput(many=True, allow_empty=False, max_length=100)
+
+
+class StockPatchInput(serializers.Serializer):
+    quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
+    warehouse = serializers.CharField(required=False, max_length=16)
+
+
+class WarehouseStockOutput(serializers.Serializer):
+    warehouse = serializers.CharField(source="warehouse.code")
+    quantity_on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class StockOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity_on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    warehouses = WarehouseStockOutput(many=True)

@@ -1,0 +1,135 @@
+"""Catalog writes: one function per use case; transactions live here."""
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
+from shop.errors import ShopError
+
+SLUG_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    sku: str
+    price: Decimal
+    stock: int
+    name: str = ""
+
+
+def _constraint_name(error: IntegrityError) -> str | None:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:200] or "product"
+    taken = set(
+        Product.objects.filter(slug__startswith=base).values_list("slug", flat=True)
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _default_warehouse() -> Warehouse:
+    warehouse = Warehouse.objects.filter(is_default=True).first()
+    if warehouse is None:
+        raise ShopError(
+            "There is no default warehouse to put the stock in. "
+            "Create one in the admin or run `python manage.py seed`.",
+            code="no_default_warehouse",
+            status_code=409,
+        )
+    return warehouse
+
+
+def product_create(
+    *, name: str, category_slug: str, description: str = "", variants: list[VariantSpec]
+) -> Product:
+    """Create a product with its variants and their stock in the default warehouse."""
+    skus = [v.sku for v in variants]
+    duplicates = sorted({s for s in skus if skus.count(s) > 1})
+    if duplicates:
+        raise ShopError(f"SKUs repeated in the request: {', '.join(duplicates)}.",
+                        code="duplicate_sku")
+    category = Category.objects.filter(slug=category_slug).first()
+    if category is None:
+        raise ShopError(f"No category has the slug {category_slug!r}.", code="unknown_category")
+    taken = sorted(ProductVariant.objects.filter(sku__in=skus).values_list("sku", flat=True))
+    if taken:
+        raise ShopError(f"SKUs already exist: {', '.join(taken)}.", code="sku_taken",
+                        status_code=409, extra={"skus": taken})
+    warehouse = _default_warehouse()
+    # The pre-checks above give good messages; the unique constraints are what
+    # really decide under concurrency, so their violations are mapped here too.
+    for _ in range(SLUG_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _insert_product(name, category, description, variants, warehouse)
+        except IntegrityError as exc:
+            constraint = _constraint_name(exc) or ""
+            if "slug" in constraint:
+                continue  # another request took the slug first: pick the next one
+            if "sku" in constraint:
+                raise ShopError("A SKU in the request was just created by another request.",
+                                code="sku_taken", status_code=409) from exc
+            raise
+    raise ShopError("Could not find a free slug for this name; try again.",
+                    code="slug_conflict", status_code=409)
+
+
+def _insert_product(name, category, description, variants, warehouse) -> Product:
+    product = Product.objects.create(
+        name=name, slug=_unique_slug(name), category=category, description=description
+    )
+    created = ProductVariant.objects.bulk_create(
+        [ProductVariant(product=product, sku=v.sku, name=v.name, price=v.price)
+         for v in variants]
+    )
+    StockLevel.objects.bulk_create(
+        [StockLevel(variant=variant, warehouse=warehouse, quantity_on_hand=spec.stock)
+         for variant, spec in zip(created, variants, strict=True)]
+    )
+    return product
+
+
+def stock_set(*, sku: str, quantity_on_hand: int, warehouse_code: str | None = None) -> None:
+    """Set the units on hand of a SKU in one warehouse (the default one if not given).
+
+    A conditional UPDATE: it only succeeds when the new count still covers the
+    units reserved by pending orders, so no read-then-write race can slip a
+    count below `reserved` (the CHECK constraint would stop it anyway).
+    """
+    variant = ProductVariant.objects.filter(sku=sku).first()
+    if variant is None:
+        raise ShopError(f"No variant has the SKU {sku!r}.", code="not_found", status_code=404)
+    if warehouse_code is None:
+        warehouse = _default_warehouse()
+    else:
+        warehouse = Warehouse.objects.filter(code=warehouse_code).first()
+        if warehouse is None:
+            raise ShopError(f"No warehouse has the code {warehouse_code!r}.",
+                            code="unknown_warehouse")
+    with transaction.atomic():
+        StockLevel.objects.bulk_create(
+            [StockLevel(variant=variant, warehouse=warehouse)], ignore_conflicts=True
+        )
+        updated = StockLevel.objects.filter(
+            variant=variant, warehouse=warehouse, reserved__lte=quantity_on_hand
+        ).update(quantity_on_hand=quantity_on_hand, updated_at=timezone.now())
+    if updated == 0:
+        reserved = StockLevel.objects.filter(variant=variant, warehouse=warehouse).aggregate(
+            r=Max("reserved"))["r"]
+        raise ShopError(
+            f"{reserved} unit(s) of {sku} are reserved by pending orders; "
+            f"quantity_on_hand cannot go below that.",
+            code="stock_below_reserved", status_code=409, extra={"reserved": reserved},
+        )

@@ -1,0 +1,61 @@
+"""What every endpoint shares: the error shape, the schema, health."""
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/nowhere/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_the_openapi_schema_and_swagger_ui_are_served(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in [
+        "/api/v1/auth/register/",
+        "/api/v1/auth/token/",
+        "/api/v1/categories/",
+        "/api/v1/products/",
+        "/api/v1/products/{slug}/",
+        "/api/v1/stock/{sku}/",
+    ]:
+        assert path in paths
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_wrong_method_is_a_405_with_code(client):
+    response = client.delete("/api/v1/categories/")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.django_db(databases=["default", "replica"])
+def test_healthz_reports_each_service(client):
+    response = client.get("/healthz")
+    body = response.json()
+    assert set(body["services"]) == {"postgres", "replica", "redis", "mongo"}
+    assert body["services"]["postgres"]["status"] == "ok"
+    assert body["services"]["replica"]["status"] == "ok"
+    assert "lag_seconds" in body["services"]["replica"]
+    assert body["services"]["redis"]["status"] == "ok"
+    assert body["services"]["mongo"]["status"] in {"ok", "disabled", "down"}
+    assert response.status_code == 200
+
+
+def test_the_admin_login_page_renders(client):
+    assert client.get("/admin/login/").status_code == 200
+
+
+def test_staff_can_open_the_admin_changelists(admin_client):
+    for url in [
+        "/admin/catalog/product/",
+        "/admin/catalog/category/",
+        "/admin/catalog/stocklevel/",
+        "/admin/accounts/user/",
+        "/admin/accounts/user/add/",
+        "/admin/accounts/customer/",
+    ]:
+        assert admin_client.get(url).status_code == 200, url

@@ -248,7 +248,12 @@ cmd_down() {
     fi
     if [ -f "$VAR/run/web.pid" ]; then
         local pid; pid="$(cat "$VAR/run/web.pid")"
-        if kill -0 "$pid" 2>/dev/null; then say "stopping the web server (pid $pid)"; kill "$pid"; fi
+        if kill -0 "$pid" 2>/dev/null; then
+            say "stopping the web server (pid $pid)"
+            # runserver's autoreloader serves from a child process: stop it too.
+            pkill -TERM -P "$pid" 2>/dev/null || true
+            kill "$pid"
+        fi
         rm -f "$VAR/run/web.pid"
     fi
 }

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from catalog.models import Category, Product, ProductVariant, Review, StockLevel, Warehouse
+from catalog.models import (
+    Category,
+    Product,
+    ProductVariant,
+    Review,
+    StockLevel,
+    Warehouse,
+)
 
 
 class VariantInline(admin.TabularInline):

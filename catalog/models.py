@@ -3,6 +3,7 @@
 Every invariant below is declared in the database with an explicit name, so
 it holds for raw SQL, other services and future bugs alike (chapter 02).
 """
+
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -25,10 +26,14 @@ class Category(models.Model):
             models.CheckConstraint(
                 condition=~Q(parent=F("pk")), name="catalog_category_not_own_parent"
             ),
-            models.CheckConstraint(condition=~Q(name=""), name="catalog_category_name_not_blank"),
+            models.CheckConstraint(
+                condition=~Q(name=""), name="catalog_category_name_not_blank"
+            ),
             # Siblings have distinct names; roots (parent IS NULL) as well.
             models.UniqueConstraint(
-                "parent", "name", name="catalog_category_sibling_name_uniq",
+                "parent",
+                "name",
+                name="catalog_category_sibling_name_uniq",
                 nulls_distinct=False,
             ),
         ]
@@ -39,14 +44,17 @@ class Category(models.Model):
 
 class Product(models.Model):
     # PROTECT: a category with products cannot disappear under them.
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products"
+    )
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
     description = models.TextField(blank=True, default="")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
-    # Kept by PostgreSQL itself (GENERATED ... STORED): never stale, never written by Python.
+    # Kept by PostgreSQL itself (GENERATED ... STORED): never stale, and
+    # never written by Python.
     search_document = models.GeneratedField(
         expression=SearchVector("name", weight="A", config="english")
         + SearchVector("description", weight="B", config="english"),
@@ -57,11 +65,15 @@ class Product(models.Model):
     class Meta:
         db_table = "catalog_product"
         constraints = [
-            models.CheckConstraint(condition=~Q(name=""), name="catalog_product_name_not_blank"),
+            models.CheckConstraint(
+                condition=~Q(name=""), name="catalog_product_name_not_blank"
+            ),
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="catalog_product_search_gin"),
-            models.Index(fields=["created_at", "id"], name="catalog_product_created_idx"),
+            models.Index(
+                fields=["created_at", "id"], name="catalog_product_created_idx"
+            ),
         ]
 
     def __str__(self):
@@ -71,7 +83,9 @@ class Product(models.Model):
 class ProductVariant(models.Model):
     # CASCADE: variants are parts of their product. Once a variant is sold,
     # the order line's PROTECT blocks the whole delete.
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="variants"
+    )
     sku = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=120, blank=True, default="")
     price = models.DecimalField(max_digits=12, decimal_places=2)
@@ -80,7 +94,9 @@ class ProductVariant(models.Model):
     class Meta:
         db_table = "catalog_product_variant"
         constraints = [
-            models.CheckConstraint(condition=Q(price__gte=0), name="catalog_variant_price_non_negative"),
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="catalog_variant_price_non_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(sku__regex=r"^[A-Z0-9][A-Z0-9-]*$"),
                 name="catalog_variant_sku_format",
@@ -101,11 +117,13 @@ class Warehouse(models.Model):
         db_table = "catalog_warehouse"
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True),
+                fields=["is_default"],
+                condition=Q(is_default=True),
                 name="catalog_warehouse_one_default",
             ),
             models.CheckConstraint(
-                condition=Q(code__regex=r"^[A-Z0-9-]+$"), name="catalog_warehouse_code_format"
+                condition=Q(code__regex=r"^[A-Z0-9-]+$"),
+                name="catalog_warehouse_code_format",
             ),
         ]
 
@@ -115,9 +133,13 @@ class Warehouse(models.Model):
 
 class StockLevel(models.Model):
     # CASCADE: stock of a variant that no longer exists means nothing.
-    variant = models.ForeignKey(ProductVariant, on_delete=models.CASCADE, related_name="stock_levels")
+    variant = models.ForeignKey(
+        ProductVariant, on_delete=models.CASCADE, related_name="stock_levels"
+    )
     # PROTECT: a warehouse that still holds stock cannot be deleted.
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="stock_levels"
+    )
     quantity_on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -126,12 +148,16 @@ class StockLevel(models.Model):
         db_table = "catalog_stock_level"
         constraints = [
             models.UniqueConstraint(
-                fields=["variant", "warehouse"], name="catalog_stock_variant_warehouse_uniq"
+                fields=["variant", "warehouse"],
+                name="catalog_stock_variant_warehouse_uniq",
             ),
             models.CheckConstraint(
-                condition=Q(quantity_on_hand__gte=0), name="catalog_stock_on_hand_non_negative"
+                condition=Q(quantity_on_hand__gte=0),
+                name="catalog_stock_on_hand_non_negative",
             ),
-            models.CheckConstraint(condition=Q(reserved__gte=0), name="catalog_stock_reserved_non_negative"),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="catalog_stock_reserved_non_negative"
+            ),
             # The last line of defence against overselling (chapter 12).
             models.CheckConstraint(
                 condition=Q(reserved__lte=F("quantity_on_hand")),
@@ -139,16 +165,18 @@ class StockLevel(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.variant_id}@{self.warehouse_id}: {self.quantity_on_hand}"
+
     @property
     def available(self):
         return self.quantity_on_hand - self.reserved
 
-    def __str__(self):
-        return f"{self.variant_id}@{self.warehouse_id}: {self.quantity_on_hand}"
-
 
 class Review(models.Model):
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reviews")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="reviews"
+    )
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.CASCADE, related_name="reviews"
     )
@@ -161,10 +189,12 @@ class Review(models.Model):
         db_table = "catalog_review"
         constraints = [
             models.CheckConstraint(
-                condition=Q(rating__gte=1) & Q(rating__lte=5), name="catalog_review_rating_1_to_5"
+                condition=Q(rating__gte=1) & Q(rating__lte=5),
+                name="catalog_review_rating_1_to_5",
             ),
             models.UniqueConstraint(
-                fields=["customer", "product"], name="catalog_review_one_per_customer_product"
+                fields=["customer", "product"],
+                name="catalog_review_one_per_customer_product",
             ),
         ]
 

@@ -1,4 +1,5 @@
-"""Catalog reads. Each returns a QuerySet (or plain data) with its joins decided here."""
+"""Catalog reads: QuerySets (or plain data) whose joins are decided here."""
+
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import (
@@ -71,7 +72,9 @@ def product_list(
     ordering: str = DEFAULT_PRODUCT_ORDERING,
 ) -> QuerySet[Product]:
     """Active products with a `price` (lowest active variant) and `available` units."""
-    active_variants = ProductVariant.objects.filter(product=OuterRef("pk"), is_active=True)
+    active_variants = ProductVariant.objects.filter(
+        product=OuterRef("pk"), is_active=True
+    )
     stock = StockLevel.objects.filter(
         variant__product=OuterRef("pk"), variant__is_active=True
     )
@@ -87,7 +90,9 @@ def product_list(
         .select_related("category")
         .annotate(
             price=Subquery(active_variants.order_by("price").values("price")[:1]),
-            available=Coalesce(Subquery(available, output_field=IntegerField()), Value(0)),
+            available=Coalesce(
+                Subquery(available, output_field=IntegerField()), Value(0)
+            ),
         )
     )
     if category:
@@ -101,9 +106,13 @@ def product_list(
     if max_price is not None:
         products = products.filter(price__lte=max_price)
     if in_stock is True:
-        products = products.filter(Exists(stock.filter(quantity_on_hand__gt=F("reserved"))))
+        products = products.filter(
+            Exists(stock.filter(quantity_on_hand__gt=F("reserved")))
+        )
     elif in_stock is False:
-        products = products.exclude(Exists(stock.filter(quantity_on_hand__gt=F("reserved"))))
+        products = products.exclude(
+            Exists(stock.filter(quantity_on_hand__gt=F("reserved")))
+        )
     return products.order_by(*PRODUCT_ORDERINGS[ordering])
 
 
@@ -117,7 +126,9 @@ def product_get(*, slug: str) -> Product | None:
     return (
         product_list()
         .filter(slug=slug)
-        .prefetch_related(Prefetch("variants", queryset=variants, to_attr="active_variants"))
+        .prefetch_related(
+            Prefetch("variants", queryset=variants, to_attr="active_variants")
+        )
         .first()
     )
 

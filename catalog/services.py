@@ -1,4 +1,5 @@
 """Catalog writes: one function per use case; transactions live here."""
+
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -58,15 +59,25 @@ def product_create(
     skus = [v.sku for v in variants]
     duplicates = sorted({s for s in skus if skus.count(s) > 1})
     if duplicates:
-        raise ShopError(f"SKUs repeated in the request: {', '.join(duplicates)}.",
-                        code="duplicate_sku")
+        raise ShopError(
+            f"SKUs repeated in the request: {', '.join(duplicates)}.",
+            code="duplicate_sku",
+        )
     category = Category.objects.filter(slug=category_slug).first()
     if category is None:
-        raise ShopError(f"No category has the slug {category_slug!r}.", code="unknown_category")
-    taken = sorted(ProductVariant.objects.filter(sku__in=skus).values_list("sku", flat=True))
+        raise ShopError(
+            f"No category has the slug {category_slug!r}.", code="unknown_category"
+        )
+    taken = sorted(
+        ProductVariant.objects.filter(sku__in=skus).values_list("sku", flat=True)
+    )
     if taken:
-        raise ShopError(f"SKUs already exist: {', '.join(taken)}.", code="sku_taken",
-                        status_code=409, extra={"skus": taken})
+        raise ShopError(
+            f"SKUs already exist: {', '.join(taken)}.",
+            code="sku_taken",
+            status_code=409,
+            extra={"skus": taken},
+        )
     warehouse = _default_warehouse()
     # The pre-checks above give good messages; the unique constraints are what
     # really decide under concurrency, so their violations are mapped here too.
@@ -79,11 +90,17 @@ def product_create(
             if "slug" in constraint:
                 continue  # another request took the slug first: pick the next one
             if "sku" in constraint:
-                raise ShopError("A SKU in the request was just created by another request.",
-                                code="sku_taken", status_code=409) from exc
+                raise ShopError(
+                    "A SKU in the request was just created by another request.",
+                    code="sku_taken",
+                    status_code=409,
+                ) from exc
             raise
-    raise ShopError("Could not find a free slug for this name; try again.",
-                    code="slug_conflict", status_code=409)
+    raise ShopError(
+        "Could not find a free slug for this name; try again.",
+        code="slug_conflict",
+        status_code=409,
+    )
 
 
 def _insert_product(name, category, description, variants, warehouse) -> Product:
@@ -91,17 +108,25 @@ def _insert_product(name, category, description, variants, warehouse) -> Product
         name=name, slug=_unique_slug(name), category=category, description=description
     )
     created = ProductVariant.objects.bulk_create(
-        [ProductVariant(product=product, sku=v.sku, name=v.name, price=v.price)
-         for v in variants]
+        [
+            ProductVariant(product=product, sku=v.sku, name=v.name, price=v.price)
+            for v in variants
+        ]
     )
     StockLevel.objects.bulk_create(
-        [StockLevel(variant=variant, warehouse=warehouse, quantity_on_hand=spec.stock)
-         for variant, spec in zip(created, variants, strict=True)]
+        [
+            StockLevel(
+                variant=variant, warehouse=warehouse, quantity_on_hand=spec.stock
+            )
+            for variant, spec in zip(created, variants, strict=True)
+        ]
     )
     return product
 
 
-def stock_set(*, sku: str, quantity_on_hand: int, warehouse_code: str | None = None) -> None:
+def stock_set(
+    *, sku: str, quantity_on_hand: int, warehouse_code: str | None = None
+) -> None:
     """Set the units on hand of a SKU in one warehouse (the default one if not given).
 
     A conditional UPDATE: it only succeeds when the new count still covers the
@@ -110,14 +135,18 @@ def stock_set(*, sku: str, quantity_on_hand: int, warehouse_code: str | None = N
     """
     variant = ProductVariant.objects.filter(sku=sku).first()
     if variant is None:
-        raise ShopError(f"No variant has the SKU {sku!r}.", code="not_found", status_code=404)
+        raise ShopError(
+            f"No variant has the SKU {sku!r}.", code="not_found", status_code=404
+        )
     if warehouse_code is None:
         warehouse = _default_warehouse()
     else:
         warehouse = Warehouse.objects.filter(code=warehouse_code).first()
         if warehouse is None:
-            raise ShopError(f"No warehouse has the code {warehouse_code!r}.",
-                            code="unknown_warehouse")
+            raise ShopError(
+                f"No warehouse has the code {warehouse_code!r}.",
+                code="unknown_warehouse",
+            )
     with transaction.atomic():
         StockLevel.objects.bulk_create(
             [StockLevel(variant=variant, warehouse=warehouse)], ignore_conflicts=True
@@ -126,10 +155,13 @@ def stock_set(*, sku: str, quantity_on_hand: int, warehouse_code: str | None = N
             variant=variant, warehouse=warehouse, reserved__lte=quantity_on_hand
         ).update(quantity_on_hand=quantity_on_hand, updated_at=timezone.now())
     if updated == 0:
-        reserved = StockLevel.objects.filter(variant=variant, warehouse=warehouse).aggregate(
-            r=Max("reserved"))["r"]
+        reserved = StockLevel.objects.filter(
+            variant=variant, warehouse=warehouse
+        ).aggregate(r=Max("reserved"))["r"]
         raise ShopError(
             f"{reserved} unit(s) of {sku} are reserved by pending orders; "
             f"quantity_on_hand cannot go below that.",
-            code="stock_below_reserved", status_code=409, extra={"reserved": reserved},
+            code="stock_below_reserved",
+            status_code=409,
+            extra={"reserved": reserved},
         )

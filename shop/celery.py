@@ -1,4 +1,5 @@
 """The Celery app. Settings come from Django's settings, prefixed CELERY_."""
+
 import os
 
 from celery import Celery

@@ -3,6 +3,7 @@
 DRF's exceptions, Django's 404 and unexpected errors all end up here, so a
 client can branch on `code` and show `detail` to a person.
 """
+
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -43,7 +44,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ShopError):
         body = {"code": exc.code, "detail": str(exc.detail), **exc.extra}
     elif isinstance(exc, exceptions.ValidationError):
-        body = {"code": "invalid", "detail": _first_message(exc.detail), "errors": exc.detail}
+        body = {
+            "code": "invalid",
+            "detail": _first_message(exc.detail),
+            "errors": exc.detail,
+        }
     else:
         codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
         code = codes if isinstance(codes, str) else "error"
@@ -52,15 +57,24 @@ def api_exception_handler(exc, context):
 
 
 def _headers(response):
-    return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+    return {
+        k: v
+        for k, v in response.items()
+        if k in ("WWW-Authenticate", "Retry-After", "Allow")
+    }
 
 
 def not_found(request, exception=None):
-    return JsonResponse({"code": "not_found", "detail": "Nothing lives at this address."}, status=404)
+    return JsonResponse(
+        {"code": "not_found", "detail": "Nothing lives at this address."}, status=404
+    )
 
 
 def server_error(request):
     return JsonResponse(
-        {"code": "server_error", "detail": "An unexpected error happened; it has been logged."},
+        {
+            "code": "server_error",
+            "detail": "An unexpected error happened; it has been logged.",
+        },
         status=500,
     )

@@ -1,4 +1,5 @@
 """GET /healthz: per service ok / disabled / down, and the replica's lag."""
+
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
@@ -19,8 +20,8 @@ def _replica():
     try:
         with connections["replica"].cursor() as cursor:
             cursor.execute(
-                "SELECT pg_is_in_recovery(), "
-                "COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+                "SELECT pg_is_in_recovery(), COALESCE(EXTRACT(EPOCH FROM "
+                "now() - pg_last_xact_replay_timestamp()), 0)"
             )
             in_recovery, lag = cursor.fetchone()
         if not in_recovery:
@@ -32,13 +33,19 @@ def _replica():
 
 def _redis():
     if not settings.REDIS_AVAILABLE:
-        return {"status": "disabled", "detail": "no Redis at startup: local-memory cache"}
+        return {
+            "status": "disabled",
+            "detail": "no Redis at startup: local-memory cache",
+        }
     return {"status": "ok"} if redis_answers(settings.REDIS_URL) else {"status": "down"}
 
 
 def _mongo():
     if not settings.MONGO_URL:
-        return {"status": "disabled", "detail": "MONGO_URL unset: events stay in the outbox"}
+        return {
+            "status": "disabled",
+            "detail": "MONGO_URL unset: events stay in the outbox",
+        }
     try:
         import pymongo
 

@@ -8,14 +8,17 @@ If the phenomenon did not show, the lab raises `LabFailed` and
 in transactions they roll back, temporary tables, or throw-away tables they
 drop.
 """
+
 from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connections
+import psycopg
+from django.db import connections, transaction
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -51,6 +54,36 @@ def discover() -> dict[str, Lab]:
     return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].chapter, item[0])))
 
 
+@contextmanager
+def rolled_back(using: str = "default"):
+    """Run the block in one transaction on `using` and always roll it back.
+
+    Errors the lab expects must be caught inside a savepoint
+    (`Narrator.expect_sql_error` makes one), so the transaction stays usable.
+    """
+    with transaction.atomic(using=using):
+        try:
+            yield connections[using]
+        finally:
+            transaction.set_rollback(True, using=using)
+
+
+@contextmanager
+def connect(alias: str = "default", *, autocommit: bool = False):
+    """Open a fresh psycopg connection as `alias`'s role, outside Django's pool.
+
+    Labs about isolation and locking need a second session that Django's
+    per-thread connection (or its pool) cannot provide; the settings come
+    from the alias, so under pytest it reaches the test database.
+    """
+    params = connections[alias].get_connection_params()
+    conn = psycopg.connect(**params, autocommit=autocommit)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 class Narrator:
     """Prints a lab's story and checks its claims."""
 
@@ -69,11 +102,15 @@ class Narrator:
         head = f"-- {label}\n" if label else ""
         body = sql.strip()
         if params:
-            body += f"\n-- params: {list(params)!r}"
-        print(f"{head}{body}".replace("\n", "\n    ").join(["    ", ""]), file=self.out)
+            shown = dict(params) if isinstance(params, Mapping) else list(params)
+            body += f"\n-- params: {shown!r}"
+        text = f"{head}{body}".replace("\n", "\n    ")
+        print(f"    {text}", file=self.out)
 
-    def sql(self, sql: str, params=None, *, using: str = "default", cursor=None, label=None):
-        """Show and run one statement; print and return its rows (None for no result)."""
+    def sql(
+        self, sql: str, params=None, *, using: str = "default", cursor=None, label=None
+    ):
+        """Show and run one statement; print and return its rows (None if no result)."""
         self.show_sql(sql, params, label)
         if cursor is None:
             with connections[using].cursor() as own:
@@ -83,7 +120,11 @@ class Narrator:
     def _run(self, cursor, sql, params):
         cursor.execute(sql, params)
         if cursor.description is None:
-            self.say(f"    -> {cursor.rowcount} row(s) affected")
+            if cursor.rowcount >= 0:
+                self.say(f"    -> {cursor.rowcount} row(s) affected")
+            else:
+                # DDL has no row count; the command tag says what happened.
+                self.say(f"    -> {getattr(cursor, 'statusmessage', None) or 'done'}")
             return None
         columns = [c.name for c in cursor.description]
         rows = cursor.fetchall()
@@ -91,14 +132,17 @@ class Narrator:
         return rows
 
     def table(self, columns, rows, limit: int = 12) -> None:
-        shown = [tuple("NULL" if v is None else str(v) for v in row) for row in rows[:limit]]
+        shown = [
+            tuple("NULL" if v is None else str(v) for v in row) for row in rows[:limit]
+        ]
         widths = [len(c) for c in columns]
         for row in shown:
             widths = [max(w, len(v)) for w, v in zip(widths, row, strict=False)]
         line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False))
         self.say("    -> " + line)
         for row in shown:
-            self.say("       " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)))
+            cells = (v.ljust(w) for v, w in zip(row, widths, strict=False))
+            self.say("       " + "  ".join(cells))
         if len(rows) > limit:
             self.say(f"       ... {len(rows) - limit} more row(s)")
         self.say(f"       ({len(rows)} row(s))")
@@ -111,29 +155,77 @@ class Narrator:
             raise LabFailed(claim)
         self.say(f"ok: {claim}")
 
-    def expect_error(self, func, *, sqlstate: str | None = None, contains: str | None = None,
-                     claim: str):
-        """Run `func`; the lab fails unless it raises a database error as described."""
+    def expect_error(
+        self,
+        func,
+        *,
+        sqlstate: str | None = None,
+        contains: str | None = None,
+        claim: str,
+        constraint: str | None = None,
+    ):
+        """Run `func`; the lab fails unless it raises a database error as described.
+
+        `constraint` is compared with the server's own report of the violated
+        constraint (the error's diagnostics), not searched for in the message.
+        """
         try:
             func()
         except Exception as exc:  # a database error is what the lab wants to see
             cause = getattr(exc, "__cause__", None) or exc
             state = getattr(cause, "sqlstate", None)
             message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-            self.say(f"    -> ERROR {state or ''}: {message}")
-            ok = (sqlstate is None or state == sqlstate) and (
-                contains is None or contains in str(cause)
+            diag = getattr(cause, "diag", None)
+            violated = getattr(diag, "constraint_name", None)
+            detail = f" [constraint {violated}]" if violated else ""
+            self.say(f"    -> ERROR {state or ''}: {message}{detail}")
+            ok = (
+                (sqlstate is None or state == sqlstate)
+                and (contains is None or contains in str(cause))
+                and (constraint is None or violated == constraint)
             )
             self.expect(ok, claim)
             return cause
         self.expect(False, claim + " (but no error was raised)")
+
+    def expect_sql_error(
+        self,
+        sql: str,
+        params=None,
+        *,
+        using: str = "default",
+        cursor=None,
+        label=None,
+        **expected,
+    ):
+        """Show and run `sql` in a savepoint; expect it to fail as described.
+
+        The savepoint keeps a surrounding transaction usable after the error.
+        `expected` takes `expect_error`'s keywords (claim, sqlstate, ...).
+        """
+
+        # A statement that unexpectedly succeeds is rolled back as well, so a
+        # failed lab cannot leave its bad row behind.
+        def attempt():
+            if cursor is None:
+                with transaction.atomic(using=using):
+                    self.sql(sql, params, using=using, label=label)
+                    transaction.set_rollback(True, using=using)
+            else:
+                with cursor.connection.transaction():
+                    self.sql(sql, params, cursor=cursor, label=label)
+                    raise psycopg.Rollback()
+
+        return self.expect_error(attempt, **expected)
 
 
 def run(name: str, out=None) -> Narrator:
     """Run one lab by name; raise LabFailed if its claims did not hold."""
     labs = discover()
     if name not in labs:
-        raise KeyError(f"no lab named {name!r}; `python manage.py lab --list` shows them")
+        raise KeyError(
+            f"no lab named {name!r}; `python manage.py lab --list` shows them"
+        )
     narrator = Narrator(out)
     narrator.say(f"# lab {name} (chapter {labs[name].chapter}): {labs[name].summary}")
     labs[name].func(narrator)

@@ -7,6 +7,7 @@ trigger) would not cascade and a PROTECT would only be enforced at commit.
 matches the model, so the database holds the rule itself. A test compares
 every foreign key's `confdeltype` with its model's `on_delete`.
 """
+
 from django.db.migrations.operations.base import Operation
 
 ACTIONS = {"CASCADE", "RESTRICT", "SET NULL", "NO ACTION"}

@@ -1,4 +1,5 @@
 """Cheap checks of whether an optional service answers, used at settings time."""
+
 import socket
 from urllib.parse import urlparse
 

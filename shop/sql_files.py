@@ -1,4 +1,5 @@
 """Load versioned .sql files for migrations (RunSQL) and selectors."""
+
 from functools import cache
 from pathlib import Path
 

@@ -4,13 +4,16 @@ The app's queries run as shop_app (alias `default`), exactly as in
 production; the test database is created and migrated as shop_owner
 (alias `owner`), and `default` / `replica` mirror it (DESIGN.md pitfalls).
 """
+
 import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb):
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb
+):
     """Create the test database for all three aliases, not only the ones asked for."""
     from django.test.utils import setup_databases, teardown_databases
 

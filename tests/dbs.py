@@ -1,4 +1,5 @@
 """Database helpers for tests that need more than one connection."""
+
 import time
 
 from django.db import connections
@@ -17,7 +18,8 @@ def wait_for_replica(timeout=10.0):
     with connections["replica"].cursor() as cursor:
         while True:
             cursor.execute(
-                "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn()) <= 0", [target]
+                "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn()) <= 0",
+                [target],
             )
             if cursor.fetchone()[0]:
                 return

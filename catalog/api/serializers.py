@@ -20,7 +20,9 @@ class ProductListInput(serializers.Serializer):
     max_price = serializers.DecimalField(required=False, min_value=0, **MONEY)
     in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
     ordering = serializers.ChoiceField(
-        choices=sorted(PRODUCT_ORDERINGS), required=False, default=DEFAULT_PRODUCT_ORDERING
+        choices=sorted(PRODUCT_ORDERINGS),
+        required=False,
+        default=DEFAULT_PRODUCT_ORDERING,
     )
 
     def validate(self, attrs):
@@ -67,9 +69,16 @@ class ProductDetailOutput(serializers.Serializer):
 
 
 class VariantInput(serializers.Serializer):
-    sku = serializers.RegexField(r"^[A-Z0-9][A-Z0-9-]*$", max_length=64, error_messages={
-        "invalid": "Use upper-case letters, digits and dashes, e.g. LAMP-OAK-01."})
-    name = serializers.CharField(required=False, default="", max_length=120, allow_blank=True)
+    sku = serializers.RegexField(
+        r"^[A-Z0-9][A-Z0-9-]*$",
+        max_length=64,
+        error_messages={
+            "invalid": "Use upper-case letters, digits and dashes, e.g. LAMP-OAK-01."
+        },
+    )
+    name = serializers.CharField(
+        required=False, default="", max_length=120, allow_blank=True
+    )
     price = serializers.DecimalField(min_value=0, **MONEY)
     stock = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
 
@@ -77,8 +86,9 @@ class VariantInput(serializers.Serializer):
 class ProductCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     category = serializers.SlugField(max_length=140)
-    description = serializers.CharField(required=False, default="", allow_blank=True,
-                                        max_length=20_000)
+    description = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=20_000
+    )
     variants = VariantInput(many=True, allow_empty=False, max_length=100)
 
 

@@ -1,6 +1,11 @@
 from django.urls import path
 
-from catalog.api.views import CategoryTreeApi, ProductDetailApi, ProductListCreateApi, StockApi
+from catalog.api.views import (
+    CategoryTreeApi,
+    ProductDetailApi,
+    ProductListCreateApi,
+    StockApi,
+)
 
 urlpatterns = [
     path("categories/", CategoryTreeApi.as_view(), name="category-tree"),

@@ -36,7 +36,9 @@ class ProductListCreateApi(APIView):
     def get_permissions(self):
         return [IsAdminUser()] if self.request.method == "POST" else []
 
-    @extend_schema(parameters=[ProductListInput], responses={200: ProductListOutput(many=True)})
+    @extend_schema(
+        parameters=[ProductListInput], responses={200: ProductListOutput(many=True)}
+    )
     def get(self, request):
         filters = ProductListInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -53,10 +55,14 @@ class ProductListCreateApi(APIView):
             name=data.validated_data["name"],
             category_slug=data.validated_data["category"],
             description=data.validated_data["description"],
-            variants=[services.VariantSpec(**v) for v in data.validated_data["variants"]],
+            variants=[
+                services.VariantSpec(**v) for v in data.validated_data["variants"]
+            ],
         )
         detail = selectors.product_get(slug=product.slug)
-        return Response(ProductDetailOutput(detail).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ProductDetailOutput(detail).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ProductDetailApi(APIView):

@@ -8,158 +8,324 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_users_customers_addresses'),
+        ("accounts", "0001_users_customers_addresses"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=140, unique=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='catalog.category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=140, unique=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="catalog.category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'db_table': 'catalog_category',
+                "verbose_name_plural": "categories",
+                "db_table": "catalog_category",
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=220, unique=True)),
-                ('description', models.TextField(blank=True, default='')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('search_document', models.GeneratedField(db_persist=True, expression=django.contrib.postgres.search.CombinedSearchVector(django.contrib.postgres.search.SearchVector('name', config='english', weight='A'), '||', django.contrib.postgres.search.SearchVector('description', config='english', weight='B'), django.contrib.postgres.search.SearchConfig('english')), output_field=django.contrib.postgres.search.SearchVectorField())),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='products', to='catalog.category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=220, unique=True)),
+                ("description", models.TextField(blank=True, default="")),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "search_document",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=django.contrib.postgres.search.CombinedSearchVector(
+                            django.contrib.postgres.search.SearchVector(
+                                "name", config="english", weight="A"
+                            ),
+                            "||",
+                            django.contrib.postgres.search.SearchVector(
+                                "description", config="english", weight="B"
+                            ),
+                            django.contrib.postgres.search.SearchConfig("english"),
+                        ),
+                        output_field=django.contrib.postgres.search.SearchVectorField(),
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="products",
+                        to="catalog.category",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_product',
+                "db_table": "catalog_product",
             },
         ),
         migrations.CreateModel(
-            name='ProductVariant',
+            name="ProductVariant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=120)),
-                ('price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('is_active', models.BooleanField(default=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("sku", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=120)),
+                ("price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_product_variant',
+                "db_table": "catalog_product_variant",
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.SmallIntegerField()),
-                ('title', models.CharField(blank=True, default='', max_length=200)),
-                ('body', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='accounts.customer')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("rating", models.SmallIntegerField()),
+                ("title", models.CharField(blank=True, default="", max_length=200)),
+                ("body", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="accounts.customer",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_review',
+                "db_table": "catalog_review",
             },
         ),
         migrations.CreateModel(
-            name='Warehouse',
+            name="Warehouse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=16, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('is_default', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("code", models.CharField(max_length=16, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("is_default", models.BooleanField(default=False)),
             ],
             options={
-                'db_table': 'catalog_warehouse',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='catalog_warehouse_one_default'), models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Z0-9-]+$')), name='catalog_warehouse_code_format')],
+                "db_table": "catalog_warehouse",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_default", True)),
+                        fields=("is_default",),
+                        name="catalog_warehouse_one_default",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("code__regex", "^[A-Z0-9-]+$")),
+                        name="catalog_warehouse_code_format",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StockLevel',
+            name="StockLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity_on_hand', models.IntegerField(default=0)),
-                ('reserved', models.IntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_levels', to='catalog.productvariant')),
-                ('warehouse', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='catalog.warehouse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("quantity_on_hand", models.IntegerField(default=0)),
+                ("reserved", models.IntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stock_levels",
+                        to="catalog.productvariant",
+                    ),
+                ),
+                (
+                    "warehouse",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stock_levels",
+                        to="catalog.warehouse",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_stock_level',
+                "db_table": "catalog_stock_level",
             },
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.CheckConstraint(condition=models.Q(('parent', models.F('pk')), _negated=True), name='catalog_category_not_own_parent'),
+            model_name="category",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("parent", models.F("pk")), _negated=True),
+                name="catalog_category_not_own_parent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='catalog_category_name_not_blank'),
+            model_name="category",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True),
+                name="catalog_category_name_not_blank",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.UniqueConstraint(models.F('parent'), models.F('name'), name='catalog_category_sibling_name_uniq', nulls_distinct=False),
+            model_name="category",
+            constraint=models.UniqueConstraint(
+                models.F("parent"),
+                models.F("name"),
+                name="catalog_category_sibling_name_uniq",
+                nulls_distinct=False,
+            ),
         ),
         migrations.AddIndex(
-            model_name='product',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['search_document'], name='catalog_product_search_gin'),
+            model_name="product",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["search_document"], name="catalog_product_search_gin"
+            ),
         ),
         migrations.AddIndex(
-            model_name='product',
-            index=models.Index(fields=['created_at', 'id'], name='catalog_product_created_idx'),
+            model_name="product",
+            index=models.Index(
+                fields=["created_at", "id"], name="catalog_product_created_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='catalog_product_name_not_blank'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True),
+                name="catalog_product_name_not_blank",
+            ),
         ),
         migrations.AddIndex(
-            model_name='productvariant',
-            index=models.Index(fields=['price'], name='catalog_variant_price_idx'),
+            model_name="productvariant",
+            index=models.Index(fields=["price"], name="catalog_variant_price_idx"),
         ),
         migrations.AddConstraint(
-            model_name='productvariant',
-            constraint=models.CheckConstraint(condition=models.Q(('price__gte', 0)), name='catalog_variant_price_non_negative'),
+            model_name="productvariant",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price__gte", 0)),
+                name="catalog_variant_price_non_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='productvariant',
-            constraint=models.CheckConstraint(condition=models.Q(('sku__regex', '^[A-Z0-9][A-Z0-9-]*$')), name='catalog_variant_sku_format'),
+            model_name="productvariant",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sku__regex", "^[A-Z0-9][A-Z0-9-]*$")),
+                name="catalog_variant_sku_format",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__gte', 1), ('rating__lte', 5)), name='catalog_review_rating_1_to_5'),
+            model_name="review",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rating__gte", 1), ("rating__lte", 5)),
+                name="catalog_review_rating_1_to_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.UniqueConstraint(fields=('customer', 'product'), name='catalog_review_one_per_customer_product'),
+            model_name="review",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "product"),
+                name="catalog_review_one_per_customer_product",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.UniqueConstraint(fields=('variant', 'warehouse'), name='catalog_stock_variant_warehouse_uniq'),
+            model_name="stocklevel",
+            constraint=models.UniqueConstraint(
+                fields=("variant", "warehouse"),
+                name="catalog_stock_variant_warehouse_uniq",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity_on_hand__gte', 0)), name='catalog_stock_on_hand_non_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity_on_hand__gte", 0)),
+                name="catalog_stock_on_hand_non_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved__gte', 0)), name='catalog_stock_reserved_non_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved__gte", 0)),
+                name="catalog_stock_reserved_non_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved__lte', models.F('quantity_on_hand'))), name='catalog_stock_reserved_within_on_hand'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved__lte", models.F("quantity_on_hand"))),
+                name="catalog_stock_reserved_within_on_hand",
+            ),
         ),
     ]

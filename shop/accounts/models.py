@@ -1,5 +1,10 @@
 """Accounts: users log in with an e-mail address; a customer is a user who shops."""
-from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+
+from django.contrib.auth.models import (
+    AbstractBaseUser,
+    BaseUserManager,
+    PermissionsMixin,
+)
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -42,12 +47,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "accounts_user"
         constraints = [
-            # Ann@x.org and ann@x.org are one person: only the lower-case form is stored.
+            # Ann@x.org and ann@x.org are one person: only lower case is stored.
             models.CheckConstraint(
-                condition=models.Q(email=Lower("email")), name="accounts_user_email_lowercase"
+                condition=models.Q(email=Lower("email")),
+                name="accounts_user_email_lowercase",
             ),
             models.CheckConstraint(
-                condition=models.Q(email__contains="@"), name="accounts_user_email_has_at"
+                condition=models.Q(email__contains="@"),
+                name="accounts_user_email_has_at",
             ),
         ]
 

@@ -1,4 +1,5 @@
 """Local development: `make run`."""
+
 from .base import *  # noqa: F403
 from .base import env_bool
 

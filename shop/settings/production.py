@@ -1,4 +1,5 @@
 """Production: everything from the environment, nothing insecure by default."""
+
 from .base import *  # noqa: F403
 from .base import env
 

@@ -5,6 +5,7 @@
 so each keeps its own role and server. The replica alias therefore reads the
 real standby's streamed copy of test_shop.
 """
+
 from .base import *  # noqa: F403
 from .base import env
 

@@ -1,4 +1,5 @@
 """Registration and tokens per the contract."""
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -77,7 +78,7 @@ def test_token_for_good_credentials_authenticates_later_requests(api_client):
     token = response.json()["token"]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    # A customer reaching a staff endpoint is authenticated but forbidden (403, not 401).
+    # A customer at a staff endpoint is authenticated but forbidden: 403, not 401.
     assert client.get("/api/v1/stock/ANY/").status_code == 403
 
 
@@ -96,7 +97,9 @@ def test_the_same_user_gets_the_same_token(api_client):
         {"email": "nobody@example.test", "password": GOOD_PASSWORD},
     ],
 )
-def test_bad_credentials_are_a_400_that_does_not_say_which_part_was_wrong(api_client, body):
+def test_bad_credentials_are_a_400_that_does_not_say_which_part_was_wrong(
+    api_client, body
+):
     register(api_client, "ann@example.test")
     response = api_client.post("/api/v1/auth/token/", body, format="json")
     assert response.status_code == 400

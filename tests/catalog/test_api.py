@@ -1,4 +1,5 @@
 """The catalog API per the contract (DESIGN.md "API contract")."""
+
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,9 @@ def items(body):
 
 
 def make_product(name, price, on_hand=5, reserved=0, category=None, **kwargs):
-    product = ProductFactory(name=name, category=category or CategoryFactory(), **kwargs)
+    product = ProductFactory(
+        name=name, category=category or CategoryFactory(), **kwargs
+    )
     variant = VariantFactory(product=product, price=Decimal(price))
     StockLevelFactory(variant=variant, quantity_on_hand=on_hand, reserved=reserved)
     return product
@@ -72,7 +75,10 @@ class TestProductList:
         make_product("Lamp", "10.00", category=lamps)
         make_product("Rake", "10.00", category=CategoryFactory(slug="garden"))
 
-        names = [p["name"] for p in items(api_client.get("/api/v1/products/?category=home").json())]
+        names = [
+            p["name"]
+            for p in items(api_client.get("/api/v1/products/?category=home").json())
+        ]
 
         assert names == ["Lamp"]
 
@@ -81,7 +87,10 @@ class TestProductList:
         make_product("Garden Rake", "10.00", description="Lamps not included")
         make_product("Teapot", "10.00")
 
-        names = {p["name"] for p in items(api_client.get("/api/v1/products/?search=lamp").json())}
+        names = {
+            p["name"]
+            for p in items(api_client.get("/api/v1/products/?search=lamp").json())
+        }
 
         assert names == {"Oak Desk Lamp", "Garden Rake"}
 
@@ -92,15 +101,24 @@ class TestProductList:
         make_product("Dear", "500.00")
 
         url = "/api/v1/products/?min_price=10&max_price=100"
-        assert {p["name"] for p in items(api_client.get(url).json())} == {"Mid", "Mid sold out"}
+        assert {p["name"] for p in items(api_client.get(url).json())} == {
+            "Mid",
+            "Mid sold out",
+        }
         url += "&in_stock=true"
         assert [p["name"] for p in items(api_client.get(url).json())] == ["Mid"]
         url = url.replace("true", "false")
-        assert [p["name"] for p in items(api_client.get(url).json())] == ["Mid sold out"]
+        assert [p["name"] for p in items(api_client.get(url).json())] == [
+            "Mid sold out"
+        ]
 
     @pytest.mark.parametrize(
         "ordering, expected",
-        [("price", ["A", "B", "C"]), ("-price", ["C", "B", "A"]), ("name", ["A", "B", "C"])],
+        [
+            ("price", ["A", "B", "C"]),
+            ("-price", ["C", "B", "A"]),
+            ("name", ["A", "B", "C"]),
+        ],
     )
     def test_ordering(self, api_client, ordering, expected):
         make_product("B", "20.00")
@@ -111,7 +129,9 @@ class TestProductList:
 
         assert [p["name"] for p in items(body)] == expected
 
-    def test_cursor_pagination_walks_every_product_once_even_with_price_ties(self, api_client):
+    def test_cursor_pagination_walks_every_product_once_even_with_price_ties(
+        self, api_client
+    ):
         for i in range(7):
             make_product(f"P{i}", "10.00" if i % 2 else "20.00")
         seen, url = [], "/api/v1/products/?ordering=price&page_size=2"
@@ -146,7 +166,9 @@ class TestProductList:
             "cursor=garbage",
         ],
     )
-    def test_bad_query_parameters_are_a_400_with_code_and_detail(self, api_client, query):
+    def test_bad_query_parameters_are_a_400_with_code_and_detail(
+        self, api_client, query
+    ):
         response = api_client.get(f"/api/v1/products/?{query}")
 
         assert response.status_code in (400, 404)
@@ -199,7 +221,10 @@ class TestProductCreate:
             "LAMP-BRASS-S": 3,
             "LAMP-BRASS-L": 0,
         }
-        assert StockLevel.objects.filter(variant__product__slug="brass-floor-lamp").count() == 2
+        assert (
+            StockLevel.objects.filter(variant__product__slug="brass-floor-lamp").count()
+            == 2
+        )
 
     def test_the_same_name_gets_a_distinct_slug(self, staff_client):
         WarehouseFactory()
@@ -223,7 +248,10 @@ class TestProductCreate:
         [
             ({"category": "no-such-category"}, "unknown_category"),
             ({"variants": []}, "invalid"),
-            ({"variants": [{"sku": "lower-case", "price": "1.00", "stock": 1}]}, "invalid"),
+            (
+                {"variants": [{"sku": "lower-case", "price": "1.00", "stock": 1}]},
+                "invalid",
+            ),
             ({"variants": [{"sku": "A-1", "price": "-1.00", "stock": 1}]}, "invalid"),
             ({"variants": [{"sku": "A-1", "price": "1.00", "stock": -1}]}, "invalid"),
             ({"variants": [{"sku": "A-1", "price": "1.001", "stock": 1}]}, "invalid"),
@@ -236,13 +264,22 @@ class TestProductCreate:
     )
     def test_bad_input_is_a_4xx_with_code(self, staff_client, overrides, code):
         WarehouseFactory()
-        response = staff_client.post("/api/v1/products/", self.body(**overrides), format="json")
+        response = staff_client.post(
+            "/api/v1/products/", self.body(**overrides), format="json"
+        )
         assert response.status_code == 400
         assert response.json()["code"] == code
 
-    def test_customers_and_anonymous_users_cannot_create(self, customer_client, api_client):
-        assert customer_client.post("/api/v1/products/", {}, format="json").status_code == 403
-        assert api_client.post("/api/v1/products/", {}, format="json").status_code == 401
+    def test_customers_and_anonymous_users_cannot_create(
+        self, customer_client, api_client
+    ):
+        assert (
+            customer_client.post("/api/v1/products/", {}, format="json").status_code
+            == 403
+        )
+        assert (
+            api_client.post("/api/v1/products/", {}, format="json").status_code == 401
+        )
 
 
 class TestStock:
@@ -253,13 +290,19 @@ class TestStock:
 
         body = staff_client.get(f"/api/v1/stock/{level.variant.sku}/").json()
 
-        assert (body["quantity_on_hand"], body["reserved"], body["available"]) == (6, 2, 4)
+        assert (body["quantity_on_hand"], body["reserved"], body["available"]) == (
+            6,
+            2,
+            4,
+        )
         assert [w["warehouse"] for w in body["warehouses"]] == ["EAST", "MAIN"]
 
     def test_staff_sets_quantity_on_hand(self, staff_client):
         level = StockLevelFactory(quantity_on_hand=3)
         response = staff_client.patch(
-            f"/api/v1/stock/{level.variant.sku}/", {"quantity_on_hand": 8}, format="json"
+            f"/api/v1/stock/{level.variant.sku}/",
+            {"quantity_on_hand": 8},
+            format="json",
         )
         assert response.status_code == 200
         assert response.json()["available"] == 8
@@ -267,17 +310,23 @@ class TestStock:
     def test_quantity_below_reserved_is_a_409_and_changes_nothing(self, staff_client):
         level = StockLevelFactory(quantity_on_hand=5, reserved=4)
         response = staff_client.patch(
-            f"/api/v1/stock/{level.variant.sku}/", {"quantity_on_hand": 3}, format="json"
+            f"/api/v1/stock/{level.variant.sku}/",
+            {"quantity_on_hand": 3},
+            format="json",
         )
         assert response.status_code == 409
         assert response.json()["code"] == "stock_below_reserved"
         level.refresh_from_db()
         assert level.quantity_on_hand == 5
 
-    @pytest.mark.parametrize("body", [{}, {"quantity_on_hand": -1}, {"quantity_on_hand": "x"}])
+    @pytest.mark.parametrize(
+        "body", [{}, {"quantity_on_hand": -1}, {"quantity_on_hand": "x"}]
+    )
     def test_bad_patch_is_a_400(self, staff_client, body):
         level = StockLevelFactory()
-        response = staff_client.patch(f"/api/v1/stock/{level.variant.sku}/", body, format="json")
+        response = staff_client.patch(
+            f"/api/v1/stock/{level.variant.sku}/", body, format="json"
+        )
         assert response.status_code == 400
         assert response.json()["code"] == "invalid"
 
@@ -288,4 +337,9 @@ class TestStock:
         level = StockLevelFactory()
         url = f"/api/v1/stock/{level.variant.sku}/"
         assert customer_client.get(url).status_code == 403
-        assert customer_client.patch(url, {"quantity_on_hand": 1}, format="json").status_code == 403
+        assert (
+            customer_client.patch(
+                url, {"quantity_on_hand": 1}, format="json"
+            ).status_code
+            == 403
+        )

@@ -5,6 +5,7 @@ first; here it reaches PostgreSQL directly, and the named constraint must
 reject it. The names are asserted so that a renamed or dropped constraint
 fails the suite.
 """
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from psycopg import errors
@@ -22,12 +23,15 @@ pytestmark = pytest.mark.django_db
 
 def rejected(sql, params):
     """Run one statement in a savepoint; return the psycopg error it raised."""
-    with pytest.raises(IntegrityError) as caught, transaction.atomic():
-        with connection.cursor() as cursor:
-            # Django declares foreign keys DEFERRABLE INITIALLY DEFERRED, checked
-            # at COMMIT; IMMEDIATE makes them fail here, at the statement.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(sql, params)
+    with (
+        pytest.raises(IntegrityError) as caught,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # Django declares foreign keys DEFERRABLE INITIALLY DEFERRED, checked
+        # at COMMIT; IMMEDIATE makes them fail here, at the statement.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(sql, params)
     return caught.value.__cause__
 
 
@@ -56,7 +60,11 @@ def test_a_variant_needs_a_well_formed_unique_sku_and_a_non_negative_price():
     cases = [
         (["LAMP-1", "1.00"], errors.UniqueViolation, "catalog_product_variant_sku_key"),
         (["lamp-2", "1.00"], errors.CheckViolation, "catalog_variant_sku_format"),
-        (["LAMP-3", "-0.01"], errors.CheckViolation, "catalog_variant_price_non_negative"),
+        (
+            ["LAMP-3", "-0.01"],
+            errors.CheckViolation,
+            "catalog_variant_price_non_negative",
+        ),
     ]
     for (sku, price), error_class, constraint in cases:
         error = rejected(insert, [product, sku, price])
@@ -81,8 +89,8 @@ def test_a_review_rating_is_1_to_5_and_one_per_customer_and_product():
     product = ProductFactory()
     customer = CustomerFactory()
     insert = (
-        "INSERT INTO catalog_review (product_id, customer_id, rating, title, body, created_at) "
-        "VALUES (%s, %s, %s, '', '', now())"
+        "INSERT INTO catalog_review (product_id, customer_id, rating, title, body, "
+        "created_at) VALUES (%s, %s, %s, '', '', now())"
     )
     for rating in (0, 6):
         error = rejected(insert, [product.pk, customer.pk, rating])
@@ -96,16 +104,20 @@ def test_a_review_rating_is_1_to_5_and_one_per_customer_and_product():
 def test_the_category_tree_refuses_self_parents_and_sibling_name_clashes():
     parent = CategoryFactory(name="Home")
     child = CategoryFactory(name="Lamps", parent=parent)
-    error = rejected("UPDATE catalog_category SET parent_id = id WHERE id = %s", [child.pk])
+    error = rejected(
+        "UPDATE catalog_category SET parent_id = id WHERE id = %s", [child.pk]
+    )
     assert error.diag.constraint_name == "catalog_category_not_own_parent"
     error = rejected(
-        "INSERT INTO catalog_category (name, slug, parent_id) VALUES ('Lamps', 'lamps-2', %s)",
+        "INSERT INTO catalog_category (name, slug, parent_id) "
+        "VALUES ('Lamps', 'lamps-2', %s)",
         [parent.pk],
     )
     assert error.diag.constraint_name == "catalog_category_sibling_name_uniq"
     # NULLS NOT DISTINCT: two roots with one name clash too.
     error = rejected(
-        "INSERT INTO catalog_category (name, slug, parent_id) VALUES ('Home', 'home-2', NULL)",
+        "INSERT INTO catalog_category (name, slug, parent_id) "
+        "VALUES ('Home', 'home-2', NULL)",
         [],
     )
     assert error.diag.constraint_name == "catalog_category_sibling_name_uniq"
@@ -139,7 +151,8 @@ def test_deleting_a_product_in_raw_sql_cascades_to_variants_and_stock():
 def test_a_users_email_is_stored_lower_case_and_unique():
     customer = CustomerFactory()
     error = rejected(
-        "UPDATE accounts_user SET email = upper(email) WHERE id = %s", [customer.user_id]
+        "UPDATE accounts_user SET email = upper(email) WHERE id = %s",
+        [customer.user_id],
     )
     assert error.diag.constraint_name == "accounts_user_email_lowercase"
 
@@ -159,7 +172,9 @@ def test_an_address_has_an_iso_country_and_one_default_per_customer():
 
 
 def test_only_one_warehouse_is_the_default():
-    insert = "INSERT INTO catalog_warehouse (code, name, is_default) VALUES (%s, %s, true)"
+    insert = (
+        "INSERT INTO catalog_warehouse (code, name, is_default) VALUES (%s, %s, true)"
+    )
     with connection.cursor() as cursor:
         cursor.execute(insert, ["MAIN", "Main"])
     error = rejected(insert, ["EAST", "East"])
@@ -176,7 +191,10 @@ def test_the_search_document_is_generated_by_the_database():
         )
         assert cursor.fetchone() == (True,)
     error_sql = "UPDATE catalog_product SET search_document = NULL WHERE id = %s"
-    with pytest.raises(Exception) as caught, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(error_sql, [product.pk])
+    with (
+        pytest.raises(Exception) as caught,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(error_sql, [product.pk])
     assert "generated column" in str(caught.value)

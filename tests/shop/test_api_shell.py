@@ -1,4 +1,5 @@
 """What every endpoint shares: the error shape, the schema, health."""
+
 import pytest
 
 pytestmark = pytest.mark.django_db

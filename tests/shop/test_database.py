@@ -1,4 +1,5 @@
 """The database itself: roles, grants and foreign-key rules as the app sees them."""
+
 import pytest
 from django.apps import apps
 from django.db import connections, models
@@ -28,7 +29,9 @@ def test_the_app_connects_as_shop_app_without_superpowers():
 
 def test_migrations_run_as_shop_owner():
     with connections["owner"].cursor() as cursor:
-        cursor.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'catalog_product'")
+        cursor.execute(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'catalog_product'"
+        )
         assert cursor.fetchone() == ("shop_owner",)
 
 
@@ -39,18 +42,25 @@ def test_every_foreign_key_has_the_models_on_delete_in_the_database():
             if model._meta.app_label not in OUR_APPS:
                 continue
             for field in model._meta.concrete_fields:
-                if not field.is_relation or not field.many_to_one and not field.one_to_one:
+                if (
+                    not field.is_relation
+                    or not field.many_to_one
+                    and not field.one_to_one
+                ):
                     continue
                 cursor.execute(
-                    "SELECT confdeltype FROM pg_constraint c "
-                    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
-                    "WHERE c.contype = 'f' AND c.conrelid = %s::regclass AND a.attname = %s",
+                    "SELECT confdeltype FROM pg_constraint c JOIN pg_attribute a "
+                    "ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+                    "WHERE c.contype = 'f' AND c.conrelid = %s::regclass "
+                    "AND a.attname = %s",
                     [model._meta.db_table, field.column],
                 )
                 (actual,) = cursor.fetchone()
                 expected = CONFDELTYPE[field.remote_field.on_delete]
                 if actual != expected:
-                    mismatches.append(f"{model.__name__}.{field.name}: {actual} != {expected}")
+                    mismatches.append(
+                        f"{model.__name__}.{field.name}: {actual} != {expected}"
+                    )
     assert mismatches == []
 
 

@@ -3,7 +3,9 @@ from rest_framework import serializers
 
 class RegisterInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    password = serializers.CharField(
+        max_length=128, write_only=True, trim_whitespace=False
+    )
 
 
 class UserOutput(serializers.Serializer):

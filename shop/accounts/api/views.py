@@ -4,7 +4,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.accounts import services
-from shop.accounts.api.serializers import RegisterInput, TokenInput, TokenOutput, UserOutput
+from shop.accounts.api.serializers import (
+    RegisterInput,
+    TokenInput,
+    TokenOutput,
+    UserOutput,
+)
 
 
 class UserRegisterApi(APIView):

@@ -1,4 +1,5 @@
 """python manage.py lab [--list | NAME ... | --all]: run the course's live labs."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from shop import lab as labs
@@ -9,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", help="labs to run, in order")
-        parser.add_argument("--list", action="store_true", help="list the labs and exit")
+        parser.add_argument(
+            "--list", action="store_true", help="list the labs and exit"
+        )
         parser.add_argument("--all", action="store_true", help="run every lab")
 
     def handle(self, *args, names, list, all, **options):
@@ -21,7 +24,8 @@ class Command(BaseCommand):
         unknown = [n for n in names if n not in registry]
         if unknown:
             raise CommandError(
-                f"unknown lab(s): {', '.join(unknown)}. Run `python manage.py lab --list`."
+                f"unknown lab(s): {', '.join(unknown)}. "
+                "Run `python manage.py lab --list`."
             )
         for name in registry if all else names:
             try:

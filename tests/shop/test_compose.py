@@ -1,0 +1,623 @@
+"""docker-compose.yml, checked by reading it: no Docker engine, no database.
+
+The stack cannot be started on every machine that runs the suite, so these
+tests catch what usually breaks a compose file without anyone noticing: a
+renamed script, a URL naming a host that is not a service, a depends_on
+condition that can never become true, a replica without a replication slot,
+a settings variable the containers never set.
+
+Values are read the way `docker compose` reads them with an empty
+environment: every `${VAR:-default}` becomes its default.
+"""
+
+import ast
+import fnmatch
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SETTINGS_FILE = ROOT / "shop" / "settings" / "base.py"
+DOCKER_SCRIPTS = ROOT / "scripts" / "docker"
+
+SERVICES = {"primary", "replica", "redis", "mongo", "web", "worker", "beat"}
+APP_SERVICES = ("web", "worker", "beat")
+BACKING_SERVICES = ("primary", "replica", "redis", "mongo")
+# The port each image's server listens on inside the compose network.
+IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
+# Settings a hot standby must have at least as high as its primary, or it
+# refuses to start.
+STANDBY_MINIMUMS = (
+    "max_connections",
+    "max_wal_senders",
+    "max_worker_processes",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+)
+
+# Compose interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default},
+# ${VAR:?error}, ${VAR?error}, $VAR.
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def interpolate(value):
+    """The value compose would use with no variables set in the environment."""
+
+    def replace(match):
+        if match["escaped"]:
+            return "$"
+        if match["op"] and match["op"].endswith("-"):
+            return match["arg"]
+        return ""
+
+    return INTERPOLATION.sub(replace, value)
+
+
+def variables_without_default(value):
+    return [
+        match["braced"] or match["named"]
+        for match in INTERPOLATION.finditer(value)
+        if not match["escaped"] and not (match["op"] or "").endswith("-")
+    ]
+
+
+def strings_in(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings_in(key)
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose):
+    return compose["services"]
+
+
+def environment(service):
+    """A service's environment as a dict of interpolated strings."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {
+        name: interpolate("" if value is None else str(value))
+        for name, value in env.items()
+    }
+
+
+def as_argv(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [str(arg) for arg in value]
+
+
+def depends_on(service):
+    """{dependency: condition}; the short list form means service_started."""
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return dict.fromkeys(deps, "service_started")
+    return {
+        name: (spec or {}).get("condition", "service_started")
+        for name, spec in deps.items()
+    }
+
+
+def mounts(service):
+    """(kind, source, target) for each entry of a service's volumes."""
+    result = []
+    for entry in service.get("volumes") or []:
+        if isinstance(entry, dict):
+            source = entry.get("source", "")
+            kind = entry.get("type") or (
+                "bind" if source.startswith((".", "/")) else "volume"
+            )
+            result.append((kind, source, entry["target"]))
+            continue
+        source, target = interpolate(entry).split(":")[:2]
+        kind = "bind" if source.startswith((".", "/", "~")) else "volume"
+        result.append((kind, source, target))
+    return result
+
+
+def dockerfile_of(service):
+    build = service["build"]
+    if isinstance(build, str):
+        build = {"context": build}
+    context = (ROOT / build.get("context", ".")).resolve()
+    return context, context / build.get("dockerfile", "Dockerfile")
+
+
+def dockerfile_instructions(path):
+    """(INSTRUCTION, arguments) pairs, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instruction, _, args = line.partition(" ")
+            result.append((instruction.upper(), args.strip()))
+    return result
+
+
+def workdir_of(service):
+    _, dockerfile = dockerfile_of(service)
+    workdir = "/"
+    for instruction, args in dockerfile_instructions(dockerfile):
+        if instruction == "WORKDIR":
+            workdir = str(PurePosixPath(workdir) / args)
+    return PurePosixPath(workdir)
+
+
+def host_path(service, container_path):
+    """The repository file behind a path inside a service's container, or None.
+
+    A path comes from the repository either through a bind mount or, for a
+    service built from the repository, through the image (COPY . into WORKDIR).
+    """
+    path = PurePosixPath(container_path)
+    for kind, source, target in mounts(service):
+        if kind != "bind":
+            continue
+        target = PurePosixPath(target)
+        if path == target or target in path.parents:
+            return (ROOT / source / path.relative_to(target)).resolve()
+    if "build" in service:
+        workdir = workdir_of(service)
+        if workdir in path.parents:
+            context, _ = dockerfile_of(service)
+            return context / path.relative_to(workdir)
+    return None
+
+
+def image_port(service):
+    image = service.get("image", "")
+    for name, port in IMAGE_PORTS.items():
+        if image.split(":")[0].split("/")[-1] == name:
+            return port
+    return None
+
+
+def postgres_settings(service):
+    """{name: value} from a postgres command's `-c name=value` arguments."""
+    argv = as_argv(service.get("command"))
+    return dict(
+        argv[i + 1].split("=", 1)
+        for i, arg in enumerate(argv[:-1])
+        if arg == "-c" and "=" in argv[i + 1]
+    )
+
+
+def settings_environment():
+    """{name: default} for every env()/env_bool() call in shop/settings/base.py."""
+    found = {}
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"env", "env_bool"}
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            default = node.args[1] if len(node.args) > 1 else None
+            found[node.args[0].value] = (
+                default.value if isinstance(default, ast.Constant) else None
+            )
+    return found
+
+
+def script_of(service, key):
+    """The repository file a service runs as its entrypoint or command."""
+    argv = as_argv(service.get(key))
+    assert argv, f"no {key}"
+    path = host_path(service, argv[0])
+    assert path is not None, f"{argv[0]} does not come from the repository"
+    return path
+
+
+def shell_text(path):
+    """A script's text with comments dropped and continuation lines joined."""
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    return re.sub(r"\\\n\s*", " ", "\n".join(lines))
+
+
+# --- the services and their files ------------------------------------------
+
+
+def test_the_stack_has_every_service(services):
+    assert set(services) >= SERVICES, f"missing: {sorted(SERVICES - set(services))}"
+
+
+def test_every_variable_has_a_default(compose):
+    """`docker compose up` must work with no .env file and nothing exported."""
+    missing = {
+        name for text in strings_in(compose) for name in variables_without_default(text)
+    }
+    assert not missing, f"variables without a ${{VAR:-default}}: {sorted(missing)}"
+
+
+def test_built_services_have_their_dockerfile_and_copied_files(services):
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        context, dockerfile = dockerfile_of(service)
+        assert context.is_dir(), f"{name}: build context {context} is missing"
+        assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+        for instruction, args in dockerfile_instructions(dockerfile):
+            if instruction not in {"COPY", "ADD"} or "--from" in args:
+                continue
+            words = [w for w in shlex.split(args) if not w.startswith("--")]
+            for source in words[:-1]:
+                assert (context / source).exists(), (
+                    f"{name}: {instruction} {source}: no such file"
+                )
+
+
+def test_the_app_image_is_python_311_slim(services):
+    _, dockerfile = dockerfile_of(services["web"])
+    bases = [
+        args for instr, args in dockerfile_instructions(dockerfile) if instr == "FROM"
+    ]
+    assert bases and bases[0].split()[0] == "python:3.11-slim"
+
+
+def test_bind_mounted_files_exist(services):
+    for name, service in services.items():
+        for kind, source, target in mounts(service):
+            if kind == "bind":
+                assert (ROOT / source).exists(), (
+                    f"{name}: {source} (for {target}) is missing"
+                )
+
+
+def test_entrypoints_and_commands_from_the_repository_exist(services):
+    for name, service in services.items():
+        for key in ("entrypoint", "command"):
+            argv = as_argv(service.get(key))
+            if not argv or not argv[0].startswith("/"):
+                continue  # a program on the image's PATH, such as postgres or celery
+            path = host_path(service, argv[0])
+            assert path is not None, (
+                f"{name}: {key} {argv[0]} is neither mounted nor built in"
+            )
+            assert path.is_file(), f"{name}: {key} {argv[0]} -> {path} is missing"
+            assert path.stat().st_mode & 0o111, f"{name}: {path} is not executable"
+
+
+def test_the_image_keeps_what_the_app_needs(services):
+    """.dockerignore keeps the virtualenv, var/ and .git out, and nothing more."""
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".venv", "var", ".git"} <= {p.strip("/") for p in patterns}
+
+    def ignored(relative):
+        parts = PurePosixPath(relative).parts
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        return any(
+            fnmatch.fnmatch(prefix, p.strip("/"))
+            for p in patterns
+            for prefix in prefixes
+        )
+
+    needed = [
+        "requirements.txt",
+        "manage.py",
+        "shop/settings/base.py",
+        "shop/celery.py",
+    ]
+    web = services["web"]
+    needed.append(str(script_of(web, "command").relative_to(ROOT)))
+    for relative in needed:
+        assert (ROOT / relative).exists(), relative
+        assert not ignored(relative), f".dockerignore drops {relative}"
+
+
+# --- start-up order and health ----------------------------------------------
+
+
+def test_backing_services_have_healthchecks(services):
+    for name in BACKING_SERVICES:
+        check = services[name].get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), (
+            f"{name} has no healthcheck"
+        )
+
+
+def test_depends_on_waits_for_health_that_can_be_reported(services):
+    for name, service in services.items():
+        for dependency, condition in depends_on(service).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert condition in {"service_healthy", "service_completed_successfully"}, (
+                f"{name} -> {dependency}: {condition} does not wait for readiness"
+            )
+            if condition == "service_healthy":
+                check = services[dependency].get("healthcheck") or {}
+                assert check.get("test") and not check.get("disable"), (
+                    f"{name} waits for {dependency} to be healthy, "
+                    "but it has no healthcheck"
+                )
+
+
+def test_the_app_waits_for_every_backing_service(services):
+    web = depends_on(services["web"])
+    for name in BACKING_SERVICES:
+        assert web.get(name) == "service_healthy", f"web does not wait for {name}"
+    assert depends_on(services["replica"]).get("primary") == "service_healthy"
+
+
+# --- configuration of the app ----------------------------------------------
+
+
+def required_app_variables():
+    read = settings_environment()
+    # What points at the local services by default must point at compose's.
+    local = {
+        name
+        for name, default in read.items()
+        if isinstance(default, str)
+        and ("127.0.0.1" in default or "localhost" in default)
+    }
+    explicit = {
+        "DATABASE_URL",
+        "OWNER_DATABASE_URL",
+        "REPLICA_DATABASE_URL",
+        "REDIS_URL",
+    }
+    explicit |= {"MONGO_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"}
+    assert explicit <= set(read), (
+        f"settings no longer read {sorted(explicit - set(read))}"
+    )
+    return local | explicit | {"DJANGO_SETTINGS_MODULE"}
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_set_what_the_settings_read(services, name):
+    env = environment(services[name])
+    missing = required_app_variables() - {k for k, v in env.items() if v}
+    assert not missing, f"{name} does not set {sorted(missing)}"
+    module = env["DJANGO_SETTINGS_MODULE"]
+    assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_urls_name_compose_services_on_their_own_ports(services, name):
+    for variable, value in environment(services[name]).items():
+        if not variable.endswith("_URL"):
+            continue
+        url = urlparse(value)
+        assert url.hostname in services, (
+            f"{name}: {variable} names {url.hostname}, not a service"
+        )
+        port = image_port(services[url.hostname])
+        if port is not None:
+            assert (url.port or port) == port, (
+                f"{name}: {variable} uses port {url.port}; inside the network "
+                f"{url.hostname} listens on {port} (published ports are for the host)"
+            )
+
+
+def test_database_urls_use_the_roles_and_database_the_primary_creates(services):
+    env = environment(services["web"])
+    primary_env = environment(services["primary"])
+    expected = {
+        "DATABASE_URL": ("primary", "shop_app", primary_env["SHOP_APP_PASSWORD"]),
+        "OWNER_DATABASE_URL": (
+            "primary",
+            "shop_owner",
+            primary_env["SHOP_OWNER_PASSWORD"],
+        ),
+        "REPLICA_DATABASE_URL": (
+            "replica",
+            "shop_app",
+            primary_env["SHOP_APP_PASSWORD"],
+        ),
+    }
+    for variable, (host, user, password) in expected.items():
+        url = urlparse(env[variable])
+        assert (url.hostname, url.username, unquote(url.password or "")) == (
+            host,
+            user,
+            password,
+        ), variable
+        assert url.path.lstrip("/") == primary_env["SHOP_DB_NAME"], variable
+
+
+def test_worker_and_beat_run_the_shop_celery_app(services):
+    assert re.search(
+        r"""Celery\(\s*["']shop["']""", (ROOT / "shop" / "celery.py").read_text()
+    )
+    for name, role in (("worker", "worker"), ("beat", "beat")):
+        argv = as_argv(services[name]["command"])
+        assert argv[:4] == ["celery", "-A", "shop", role], argv
+
+
+def test_web_migrates_as_owner_seeds_and_serves_on_8000(services):
+    web = services["web"]
+    published = [
+        str(port).split("/")[0].split(":")[-2:] for port in web.get("ports", [])
+    ]
+    assert ["8000", "8000"] in published, "web must publish its port 8000 as 8000"
+    script = shell_text(script_of(web, "command"))
+    assert "manage.py migrate --database owner --noinput" in script
+    assert "manage.py seed --scale small --if-empty" in script
+    assert re.search(r"(runserver|gunicorn)\b.*0\.0\.0\.0:8000", script)
+    hosts = environment(web)["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert {"localhost", "127.0.0.1"} <= set(hosts)
+
+
+def test_postgres_ports_match_the_local_defaults(services):
+    defaults = settings_environment()
+    for name, variable in (
+        ("primary", "DATABASE_URL"),
+        ("replica", "REPLICA_DATABASE_URL"),
+    ):
+        local_port = urlparse(defaults[variable]).port
+        published = [
+            interpolate(str(p)).split(":")[-2] for p in services[name]["ports"]
+        ]
+        assert str(local_port) in published, f"{name} is not published on {local_port}"
+
+
+# --- primary and replica ---------------------------------------------------
+
+
+def test_the_primary_can_feed_a_streaming_replica(services):
+    settings = postgres_settings(services["primary"])
+    assert settings.get("wal_level") in {"replica", "logical"}
+    assert int(settings.get("max_wal_senders", 10)) > 0
+    assert int(settings.get("max_replication_slots", 10)) > 0
+
+
+def test_the_primary_init_script_makes_roles_and_database(services):
+    primary = services["primary"]
+    init_scripts = [
+        (ROOT / source).resolve()
+        for kind, source, target in mounts(primary)
+        if kind == "bind" and target.startswith("/docker-entrypoint-initdb.d/")
+    ]
+    assert init_scripts, "nothing is mounted into /docker-entrypoint-initdb.d"
+    script = init_scripts[0]
+    # A .sh file without the x bit is sourced into the image's entrypoint
+    # instead of run, and our `set -u` would leak into it.
+    assert script.suffix == ".sh" and script.stat().st_mode & 0o111
+    text = shell_text(script)
+
+    # Every psql variable roles.sql reads (:'name') is passed with -v name=.
+    roles_sql = (ROOT / "scripts" / "sql" / "roles.sql").read_text()
+    wanted = set(re.findall(r":'(\w+)'", roles_sql))
+    passed = set(re.findall(r"-v\s+(\w+)=", text))
+    assert wanted and wanted <= passed, (
+        f"not passed to roles.sql: {sorted(wanted - passed)}"
+    )
+    assert "roles.sql" in text and "database.sql" in text
+    assert re.search(r"OWNER\s+shop_owner|-O\s+shop_owner|--owner[= ]shop_owner", text)
+    assert re.search(r"host\s+replication\s+shop_replicator\s", text), "no pg_hba line"
+
+    # The mounted SQL directory the script reads is really mounted.
+    sql_dir = re.search(r'SQL_DIR="\$\{\w+:-([^}]+)\}"', text)
+    assert sql_dir and host_path(primary, sql_dir[1] + "/roles.sql").is_file()
+
+
+@pytest.mark.parametrize("name", ["primary", "replica"])
+def test_passwords_the_scripts_read_are_set_by_compose(services, name):
+    service = services[name]
+    env = environment(service)
+    scripts = [script_of(service, "entrypoint")]
+    scripts += [
+        (ROOT / source).resolve()
+        for kind, source, target in mounts(service)
+        if kind == "bind" and target.startswith("/docker-entrypoint-initdb.d/")
+    ]
+    for script in scripts:
+        for variable in re.findall(r"\$\{?(SHOP_\w+_PASSWORD)", script.read_text()):
+            assert env.get(variable), f"{name}: {script.name} reads {variable}, not set"
+
+
+def test_the_replica_streams_through_a_replication_slot(services):
+    replica = services["replica"]
+    text = shell_text(script_of(replica, "entrypoint"))
+    # Lines that run it (`[wrapper] pg_basebackup ...`), not messages naming it.
+    commands = [
+        line
+        for line in text.splitlines()
+        if re.match(r"\s*(?:[\w-]+\s+)*pg_basebackup\s", line)
+    ]
+    assert commands, "the replica's entrypoint never runs pg_basebackup"
+    argv = shlex.split(commands[-1])
+    assert "-R" in argv, "without -R the copy does not start as a standby"
+    assert "-X" in argv and argv[argv.index("-X") + 1] == "stream"
+    assert "-S" in argv or "primary_slot_name" in postgres_settings(replica)
+    assert "-C" in argv, "-S names a slot; -C creates it"
+    assert re.search(r"-h\s+\"?\$\{?PRIMARY_HOST", commands[-1])
+    assert environment(replica).get("SHOP_PRIMARY_HOST") in services
+
+
+def test_the_replica_is_not_configured_below_the_primary(services):
+    primary = postgres_settings(services["primary"])
+    replica = postgres_settings(services["replica"])
+    for setting in STANDBY_MINIMUMS:
+        if setting in primary:
+            assert setting in replica, f"replica must set {setting} (primary sets it)"
+            assert int(replica[setting]) >= int(primary[setting]), setting
+    assert replica.get("hot_standby", "on") == "on"
+
+
+def test_named_volumes_are_declared_and_used(compose, services):
+    declared = set(compose.get("volumes") or {})
+    used = {
+        source
+        for service in services.values()
+        for kind, source, _ in mounts(service)
+        if kind == "volume"
+    }
+    assert used <= declared, f"undeclared volumes: {sorted(used - declared)}"
+    assert declared <= used, f"declared but unused: {sorted(declared - used)}"
+    for name in ("primary", "replica"):
+        targets = {t for kind, _, t in mounts(services[name]) if kind == "volume"}
+        assert "/var/lib/postgresql/data" in targets, (
+            f"{name} keeps its data in no volume"
+        )
+
+
+def test_the_wal_archive_is_on_a_volume(services):
+    primary = services["primary"]
+    command = postgres_settings(primary).get("archive_command")
+    if not command or postgres_settings(primary).get("archive_mode", "off") == "off":
+        pytest.skip("WAL archiving is off")
+    directory = re.search(r"cp %p (\S+)/%f", command)
+    assert directory, command
+    volumes = {t for kind, _, t in mounts(primary) if kind == "volume"}
+    assert directory[1] in volumes, f"{directory[1]} is not on a named volume"
+
+
+# --- the scripts themselves ---------------------------------------------------
+
+
+SCRIPTS = sorted(DOCKER_SCRIPTS.glob("*.sh"))
+
+
+def test_there_are_scripts():
+    assert SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_executable_and_parse(script):
+    assert script.stat().st_mode & 0o111, f"{script} is not executable"
+    shebang = script.read_text().splitlines()[0]
+    assert shebang in {"#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env bash"}, shebang
+    shells = ["bash"] + (["sh"] if shebang == "#!/bin/sh" else [])
+    for shell in shells:
+        if shutil.which(shell) is None:
+            pytest.skip(f"no {shell} on this machine")
+        result = subprocess.run(
+            [shell, "-n", str(script)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"{shell} -n {script.name}: {result.stderr}"

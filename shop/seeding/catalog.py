@@ -1,0 +1,212 @@
+"""The catalogue phase: category tree, warehouses, products, variants, stock."""
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils.text import slugify
+
+from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
+
+from .copy import CopyWriter
+from .determinism import moment_between, money
+from .plan import MAX_VARIANTS_PER_PRODUCT, Plan
+from .vocabulary import ADJECTIVES, AUDIENCES, CATEGORY_TREE, FEATURES, Leaf
+
+# (code, name, is_default). Exactly one default, MAIN, where every variant
+# is stocked; the others hold a share of variants a second time.
+WAREHOUSES = (
+    ("MAIN", "Main warehouse", True),
+    ("NORTH", "Northern depot", False),
+    ("SOUTH", "Southern depot", False),
+)
+SOLD_OUT_SHARE = 0.10
+FULLY_RESERVED_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class _Product:
+    """What variants need to know about the product they belong to."""
+
+    id: int
+    number: int
+    leaf: Leaf
+    base_cents: int
+
+
+def catalog_row_count(plan: Plan) -> int:
+    return (
+        category_count()
+        + len(WAREHOUSES)
+        + plan.products
+        + plan.variants
+        # Stock: a MAIN row for every variant, a second row for some.
+        + plan.variants
+        + _dual_stocked_count(plan)
+    )
+
+
+def seed_catalog(writer: CopyWriter, *, plan: Plan, rng: random.Random) -> list[int]:
+    """Write the catalogue and return the new products' ids."""
+    leaf_ids = _write_categories(writer)
+    warehouse_ids = _write_warehouses(writer)
+    products = _write_products(writer, plan=plan, rng=rng, leaf_ids=leaf_ids)
+    variant_ids = _write_variants(writer, plan=plan, rng=rng, products=products)
+    _write_stock(
+        writer, plan=plan, rng=rng, variant_ids=variant_ids, warehouses=warehouse_ids
+    )
+    return [product.id for product in products]
+
+
+def _write_categories(writer: CopyWriter) -> list[tuple[int, Leaf]]:
+    rows, leaves = [], []
+    ids = iter(writer.reserve_ids(Category, category_count()))
+    for root_name, middles in CATEGORY_TREE.items():
+        root_id = next(ids)
+        rows.append((root_id, root_name, slugify(root_name), None))
+        for middle_name, leaf_specs in middles.items():
+            middle_id = next(ids)
+            rows.append((middle_id, middle_name, slugify(middle_name), root_id))
+            for leaf in leaf_specs:
+                leaf_id = next(ids)
+                rows.append((leaf_id, leaf.name, slugify(leaf.name), middle_id))
+                leaves.append((leaf_id, leaf))
+    writer.copy(Category, ("id", "name", "slug", "parent"), rows)
+    return leaves
+
+
+def category_count() -> int:
+    return sum(
+        1 + len(middles) + sum(len(leaves) for leaves in middles.values())
+        for middles in CATEGORY_TREE.values()
+    )
+
+
+def _write_warehouses(writer: CopyWriter) -> list[int]:
+    ids = writer.reserve_ids(Warehouse, len(WAREHOUSES))
+    rows = [(id_, *warehouse) for id_, warehouse in zip(ids, WAREHOUSES, strict=True)]
+    writer.copy(Warehouse, ("id", "code", "name", "is_default"), rows)
+    return ids
+
+
+def _write_products(writer, *, plan, rng, leaf_ids) -> list[_Product]:
+    products, rows = [], []
+    ids = writer.reserve_ids(Product, plan.products)
+    for number, product_id in enumerate(ids, start=1):
+        leaf_id, leaf = rng.choice(leaf_ids)
+        adjective = rng.choice(ADJECTIVES)
+        name = f"{adjective} {rng.choice(leaf.qualifiers)} {rng.choice(leaf.nouns)}"
+        created_at = moment_between(rng, 1095, 200)
+        rows.append(
+            (
+                product_id,
+                leaf_id,
+                name,
+                # The number makes the slug unique however often a name repeats.
+                f"{slugify(name)}-{number}",
+                _description(rng, name, adjective, leaf),
+                True,
+                created_at,
+                created_at + timedelta(days=rng.randint(0, 180)),
+            )
+        )
+        products.append(_Product(product_id, number, leaf, _price_cents(rng, leaf)))
+    writer.copy(
+        Product,
+        ("id", "category", "name", "slug", "description", "is_active")
+        + ("created_at", "updated_at"),
+        rows,
+    )
+    return products
+
+
+def _description(rng, name, adjective, leaf) -> str:
+    first, second = rng.sample(FEATURES, 2)
+    return (
+        f"{name}, from the {leaf.name.lower()} range, in a {adjective.lower()} "
+        f"style. {first} {second} A good fit for {rng.choice(AUDIENCES)}."
+    )
+
+
+def _price_cents(rng: random.Random, leaf: Leaf) -> int:
+    low, high = leaf.price_range
+    # Shop prices end in .99, .95, .49 or .00, not in random cents.
+    return rng.randint(low, high) * 100 - rng.choice((1, 1, 1, 5, 51, 0))
+
+
+def _write_variants(writer, *, plan, rng, products) -> list[int]:
+    ids = writer.reserve_ids(ProductVariant, plan.variants)
+    counts = _variants_per_product(rng, plan)
+    writer.copy(
+        ProductVariant,
+        ("id", "product", "sku", "name", "price", "is_active"),
+        _variant_rows(rng, products, counts, iter(ids)),
+    )
+    return ids
+
+
+def _variants_per_product(rng: random.Random, plan: Plan) -> list[int]:
+    """Split plan.variants over the products: exactly that many, 1 to 5 each."""
+    base, extra = divmod(plan.variants, plan.products)
+    counts = [base] * plan.products
+    for index in rng.sample(range(plan.products), extra):
+        counts[index] += 1
+    # Moving one variant between random pairs keeps the total and spreads
+    # the counts, so some products have one variant and some have five.
+    for _ in range(plan.products):
+        giver, taker = rng.randrange(plan.products), rng.randrange(plan.products)
+        if counts[giver] > 1 and counts[taker] < MAX_VARIANTS_PER_PRODUCT:
+            counts[giver] -= 1
+            counts[taker] += 1
+    return counts
+
+
+def _variant_rows(rng, products, counts, ids) -> Iterator[tuple]:
+    for product, count in zip(products, counts, strict=True):
+        options = sorted(rng.sample(range(len(product.leaf.options)), count))
+        for position, option in enumerate(options):
+            label, code = product.leaf.options[option]
+            surcharge = 0 if position == 0 else rng.choice((0, 0, 500, 1000))
+            yield (
+                next(ids),
+                product.id,
+                f"{product.leaf.sku_prefix}{product.number:06d}-{code}",
+                label,
+                money(product.base_cents + surcharge),
+                True,
+            )
+
+
+def _dual_stocked_count(plan: Plan) -> int:
+    return round(plan.variants * plan.second_warehouse_share)
+
+
+def _write_stock(writer, *, plan, rng, variant_ids, warehouses) -> None:
+    dual = set(rng.sample(range(plan.variants), _dual_stocked_count(plan)))
+    writer.copy(
+        StockLevel,
+        ("variant", "warehouse", "quantity_on_hand", "reserved", "updated_at"),
+        _stock_rows(rng, variant_ids, dual, warehouses),
+    )
+
+
+def _stock_rows(rng, variant_ids, dual, warehouses) -> Iterator[tuple]:
+    # No id column: nothing seeded points at a stock row, so the identity
+    # default numbers them.
+    main, others = warehouses[0], warehouses[1:]
+    for index, variant_id in enumerate(variant_ids):
+        draw = rng.random()
+        unavailable = draw < SOLD_OUT_SHARE + FULLY_RESERVED_SHARE
+        if draw < SOLD_OUT_SHARE:
+            on_hand = reserved = 0
+        elif unavailable:
+            # Units on the shelf, all promised to carts: 0 available, too.
+            on_hand = reserved = rng.randint(1, 3)
+        else:
+            on_hand = rng.randint(1, 250)
+            reserved = rng.randint(0, min(5, on_hand)) if rng.random() < 0.2 else 0
+        yield (variant_id, main, on_hand, reserved, moment_between(rng, 30, 0))
+        if index in dual:
+            extra = 0 if unavailable else rng.randint(0, 100)
+            yield (variant_id, rng.choice(others), extra, 0, moment_between(rng, 30, 0))

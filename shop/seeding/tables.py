@@ -1,0 +1,71 @@
+"""Which tables the seed owns: is there data in them, and wiping them for --reset."""
+
+from django.db import OperationalError, connections, transaction
+from psycopg import errors, sql
+
+from catalog.models import (
+    Category,
+    Product,
+    ProductVariant,
+    Review,
+    StockLevel,
+    Warehouse,
+)
+from shop.accounts.models import Address, Customer, User
+
+SEEDED_MODELS = (
+    User,
+    Customer,
+    Address,
+    Category,
+    Warehouse,
+    Product,
+    ProductVariant,
+    StockLevel,
+    Review,
+)
+RESET_LOCK_TIMEOUT = "5s"
+
+
+class ResetBlocked(Exception):
+    """TRUNCATE could not get its locks: another session is using the tables."""
+
+
+def tables_with_rows(using: str = "default") -> list[str]:
+    """Return the seeded tables that hold at least one row."""
+    return [
+        model._meta.db_table
+        for model in SEEDED_MODELS
+        if model.objects.using(using).exists()
+    ]
+
+
+def truncate_seeded_tables(using: str = "owner") -> None:
+    """Empty every seeded table, and what points at them, and restart their ids.
+
+    Runs as shop_owner: TRUNCATE is not a right shop_app has, by design.
+    CASCADE also empties tables that reference these (auth tokens, orders),
+    which is what a reset of demo data means. RESTART IDENTITY makes a
+    reseed hand out the same ids as the first seed.
+    """
+    statement = sql.SQL("TRUNCATE {tables} RESTART IDENTITY CASCADE").format(
+        tables=sql.SQL(", ").join(
+            sql.Identifier(model._meta.db_table) for model in SEEDED_MODELS
+        )
+    )
+    try:
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            # TRUNCATE waits for every open transaction on these tables; fail
+            # fast with advice instead of hanging behind a forgotten shell.
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [RESET_LOCK_TIMEOUT]
+            )
+            cursor.execute(statement.as_string(cursor.connection))
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, errors.LockNotAvailable):
+            raise
+        raise ResetBlocked(
+            f"--reset waited {RESET_LOCK_TIMEOUT} for locks on the seeded tables "
+            f"({exc}). Stop the sessions using them (runserver, Celery workers, "
+            "shells) and run the command again."
+        ) from exc

@@ -20,8 +20,13 @@ def _replica():
     try:
         with connections["replica"].cursor() as cursor:
             cursor.execute(
-                "SELECT pg_is_in_recovery(), COALESCE(EXTRACT(EPOCH FROM "
-                "now() - pg_last_xact_replay_timestamp()), 0)"
+                # Caught up (replayed all it received) means no lag, however
+                # long ago the last commit was; otherwise, the age of the
+                # last replayed commit.
+                "SELECT pg_is_in_recovery(), CASE "
+                "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+                "ELSE COALESCE(EXTRACT(EPOCH FROM "
+                "now() - pg_last_xact_replay_timestamp()), 0) END"
             )
             in_recovery, lag = cursor.fetchone()
         if not in_recovery:

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from shop.errors import not_found
 from shop.health import healthz
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/v1/auth/", include("shop.accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    # JSON 404 for any other API path, DEBUG or not (handler404 is skipped in DEBUG).
+    re_path(r"^api/", not_found),
 ]
 
 handler404 = "shop.errors.not_found"

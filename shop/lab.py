@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,19 +94,21 @@ class Narrator:
         self.checks = 0
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out)
+        # One write per line, newline included: a management command's
+        # OutputWrapper would add a second newline to print()'s separate one.
+        self.out.write(f"{text}\n")
 
     def step(self, title: str) -> None:
-        print(f"\n== {title}", file=self.out)
+        self.say(f"\n== {title}")
 
     def show_sql(self, sql: str, params=None, label: str | None = None) -> None:
         head = f"-- {label}\n" if label else ""
-        body = sql.strip()
+        # SQL written as an indented triple-quoted string reads flush left.
+        body = textwrap.dedent(sql).strip()
         if params:
             shown = dict(params) if isinstance(params, Mapping) else list(params)
             body += f"\n-- params: {shown!r}"
-        text = f"{head}{body}".replace("\n", "\n    ")
-        print(f"    {text}", file=self.out)
+        self.say(textwrap.indent(f"{head}{body}", "    "))
 
     def sql(
         self, sql: str, params=None, *, using: str = "default", cursor=None, label=None

@@ -86,6 +86,8 @@ def product_list(
     )
     products = (
         Product.objects.filter(is_active=True)
+        # The tsvector is for matching in SQL, never shown: don't ship it.
+        .defer("search_document")
         .filter(Exists(active_variants))
         .select_related("category")
         .annotate(

@@ -9,7 +9,6 @@ SELECT "catalog_product"."id",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
-       "catalog_product"."search_document",
 
   (SELECT U0."price" AS "price"
    FROM "catalog_product_variant" U0
@@ -69,5 +68,5 @@ WHERE ("catalog_product"."is_active"
                  AND U1."product_id" = ("catalog_product"."id")
                  AND U0."quantity_on_hand" > (U0."reserved"))
           LIMIT 1))
-ORDER BY 10 ASC,
+ORDER BY 9 ASC,
          "catalog_product"."id" ASC;

@@ -9,7 +9,6 @@ SELECT "catalog_product"."id",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
-       "catalog_product"."search_document",
 
   (SELECT U0."price" AS "price"
    FROM "catalog_product_variant" U0

@@ -1,1 +1,328 @@
-"""Orders: carts, checkout and the outbox arrive with the checkout issue."""
+"""Orders: carts, orders and their lines, payments, coupons, idempotency keys, the
+stock ledger.
+
+Money is NUMERIC(12, 2) everywhere. The order keeps *copies* of what it was
+sold at (unit price, SKU, product name, shipping address): they are
+historical facts, not data to keep in sync, so they are a deliberate
+departure from third normal form (chapter 03).
+"""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Cart(models.Model):
+    # One open cart per customer: the cart is emptied at checkout, not closed.
+    customer = models.OneToOneField(
+        "accounts.Customer", on_delete=models.CASCADE, related_name="cart"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_cart"
+
+    def __str__(self):
+        return f"cart of {self.customer_id}"
+
+
+class CartItem(models.Model):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    # CASCADE: a cart line for a variant that no longer exists is meaningless;
+    # orders, unlike carts, PROTECT the variants they sold.
+    variant = models.ForeignKey(
+        "catalog.ProductVariant", on_delete=models.CASCADE, related_name="+"
+    )
+    quantity = models.IntegerField()
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_cart_item"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cart", "variant"], name="orders_cart_item_one_line_per_variant"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0) & Q(quantity__lte=1000),
+                name="orders_cart_item_quantity_1_to_1000",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.variant_id}"
+
+
+class Coupon(models.Model):
+    code = models.CharField(max_length=32, unique=True)
+    percent_off = models.SmallIntegerField()
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    usage_limit = models.IntegerField(null=True, blank=True)
+    times_used = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "orders_coupon"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent_off__gte=1) & Q(percent_off__lte=100),
+                name="orders_coupon_percent_1_to_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")),
+                name="orders_coupon_window_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(usage_limit__isnull=True) | Q(usage_limit__gt=0),
+                name="orders_coupon_usage_limit_positive",
+            ),
+            # The usage limit holds even if two checkouts race for the last use.
+            models.CheckConstraint(
+                condition=Q(times_used__gte=0)
+                & (Q(usage_limit__isnull=True) | Q(times_used__lte=F("usage_limit"))),
+                name="orders_coupon_times_used_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[A-Z0-9-]+$"),
+                name="orders_coupon_code_format",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"  # stock reserved, payment not yet answered
+        PAID = "paid"  # payment captured, reservation turned into a sale
+        FAILED = "failed"  # payment declined or abandoned; stock released
+        CANCELLED = "cancelled"  # cancelled by the customer after payment
+
+    # PROTECT: an order is a financial record; its customer cannot vanish.
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="orders"
+    )
+    status = models.CharField(max_length=16, default=Status.PENDING)
+    subtotal = models.DecimalField(**MONEY)
+    discount = models.DecimalField(default=0, **MONEY)
+    total = models.DecimalField(**MONEY)
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    # The shipping address as it was at checkout (a snapshot, see chapter 03):
+    # a later change of the customer's address must not rewrite where a past
+    # parcel went.
+    ship_line1 = models.CharField(max_length=200)
+    ship_line2 = models.CharField(max_length=200, blank=True, default="")
+    ship_city = models.CharField(max_length=100)
+    ship_postal_code = models.CharField(max_length=20)
+    ship_country = models.CharField(max_length=2)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "orders_order"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "paid", "failed", "cancelled"]),
+                name="orders_order_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal__gte=0) & Q(discount__gte=0) & Q(total__gte=0),
+                name="orders_order_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(total=F("subtotal") - F("discount")),
+                name="orders_order_total_is_subtotal_minus_discount",
+            ),
+            models.CheckConstraint(
+                condition=Q(ship_country__regex=r"^[A-Z]{2}$"),
+                name="orders_order_ship_country_iso2",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False),
+                name="orders_order_paid_has_paid_at",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["customer", "-created_at"], name="orders_order_customer_idx"
+            ),
+            models.Index(fields=["created_at"], name="orders_order_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"order {self.pk} ({self.status})"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # PROTECT: a sold variant stays, so the line can always be traced to it.
+    variant = models.ForeignKey(
+        "catalog.ProductVariant", on_delete=models.PROTECT, related_name="order_lines"
+    )
+    # The warehouse the units were reserved in; one per line, the default
+    # warehouse first (services.py: checkout allocation).
+    warehouse = models.ForeignKey(
+        "catalog.Warehouse", on_delete=models.PROTECT, related_name="order_lines"
+    )
+    # Snapshots of what was sold, at the price it was sold at.
+    sku = models.CharField(max_length=64)
+    product_name = models.CharField(max_length=200)
+    unit_price = models.DecimalField(**MONEY)
+    quantity = models.IntegerField()
+
+    class Meta:
+        db_table = "orders_order_line"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "variant"], name="orders_order_line_one_per_variant"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="orders_order_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0),
+                name="orders_order_line_price_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.sku}"
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        CAPTURED = "captured"
+        DECLINED = "declined"
+        REFUNDED = "refunded"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=16)
+    gateway_reference = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_payment"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["captured", "declined", "refunded"]),
+                name="orders_payment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="orders_payment_amount_non_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.status} {self.amount}"
+
+
+class CouponRedemption(models.Model):
+    coupon = models.ForeignKey(
+        Coupon, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="redemption"
+    )
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_coupon_redemption"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["coupon", "customer"],
+                name="orders_redemption_once_per_customer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.coupon_id} on {self.order_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A checkout request's key, its fingerprint and, once finished, its response."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, default=Status.IN_PROGRESS)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    response_status = models.SmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_idempotency_key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "key"], name="orders_idempotency_key_per_customer"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["in_progress", "completed"]),
+                name="orders_idempotency_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="in_progress")
+                | (Q(response_status__isnull=False) & Q(response_body__isnull=False)),
+                name="orders_idempotency_completed_has_response",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.status})"
+
+
+class StockMovement(models.Model):
+    """The stock ledger: one row per change of a stock level, written by a trigger."""
+
+    stock_level = models.ForeignKey(
+        "catalog.StockLevel", on_delete=models.CASCADE, related_name="movements"
+    )
+    on_hand_delta = models.IntegerField()
+    reserved_delta = models.IntegerField()
+    reason = models.CharField(max_length=64)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orders_stock_movement"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(on_hand_delta=0) | ~Q(reserved_delta=0),
+                name="orders_stock_movement_changes_something",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["stock_level", "created_at"], name="orders_movement_level_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.stock_level_id}: {self.on_hand_delta:+}/{self.reserved_delta:+}"

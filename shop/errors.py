@@ -37,7 +37,25 @@ def _first_message(detail):
     return str(detail)
 
 
+def _busy(exc):
+    """Lock timeouts, statement timeouts and exhausted retries: 503, try again."""
+    from django.db import OperationalError
+
+    from shop.db_retry import BUSY_SQLSTATES, sqlstate
+
+    if isinstance(exc, OperationalError) and sqlstate(exc) in BUSY_SQLSTATES:
+        error = ShopError(
+            "The shop is busy with this item right now; try again in a moment.",
+            code="busy",
+            status_code=503,
+        )
+        error.extra = {"sqlstate": sqlstate(exc)}
+        return error
+    return exc
+
+
 def api_exception_handler(exc, context):
+    exc = _busy(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers
@@ -53,7 +71,10 @@ def api_exception_handler(exc, context):
         codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
         code = codes if isinstance(codes, str) else "error"
         body = {"code": code, "detail": _first_message(response.data)}
-    return Response(body, status=response.status_code, headers=_headers(response))
+    headers = _headers(response)
+    if response.status_code == 503 or body.get("code") == "idempotency_key_in_use":
+        headers.setdefault("Retry-After", "1")
+    return Response(body, status=response.status_code, headers=headers)
 
 
 def _headers(response):

@@ -161,6 +161,17 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "checkout-recover": {
+        "task": "orders.tasks.checkout_recover_task",
+        "schedule": 300.0,
+    },
+}
+
+# --- Payments: the fake gateway (orders/payments.py) ---------------------
+# Seconds every gateway call takes; tests raise it to prove that checkout
+# holds no row lock while it waits.
+PAYMENT_GATEWAY_DELAY = float(env("PAYMENT_GATEWAY_DELAY", "0"))
 
 # --- MongoDB event log (absent: events stay in the outbox) ------------------
 MONGO_URL = env("MONGO_URL", "")

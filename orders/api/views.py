@@ -1,0 +1,172 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import selectors, services
+from orders.api.serializers import (
+    CartItemAddInput,
+    CartItemOutput,
+    CartItemUpdateInput,
+    CartOutput,
+    CheckoutInput,
+    CheckoutOutput,
+    OrderOutput,
+)
+from shop.errors import ShopError
+
+MAX_KEY_LENGTH = 255
+
+
+class IsCustomer(BasePermission):
+    """Logged in and with a customer profile (staff accounts may have none)."""
+
+    message = "Only customers have a cart and orders; log in as a customer."
+
+    def has_permission(self, request, view):
+        return bool(
+            request.user
+            and request.user.is_authenticated
+            and hasattr(request.user, "customer")
+        )
+
+
+def customer_id(request) -> int:
+    return request.user.customer.pk
+
+
+class CartApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(responses={200: CartOutput})
+    def get(self, request):
+        return Response(
+            CartOutput(selectors.cart_get(customer_id=customer_id(request))).data
+        )
+
+
+class CartItemAddApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(request=CartItemAddInput, responses={201: CartItemOutput})
+    def post(self, request):
+        data = CartItemAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.cart_item_add(
+            customer_id=customer_id(request), **data.validated_data
+        )
+        return Response(_item_body(item), status=status.HTTP_201_CREATED)
+
+
+class CartItemApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(request=CartItemUpdateInput, responses={200: CartItemOutput})
+    def patch(self, request, item_id):
+        data = CartItemUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.cart_item_update(
+            customer_id=customer_id(request), item_id=item_id, **data.validated_data
+        )
+        return Response(_item_body(item))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, item_id):
+        services.cart_item_remove(customer_id=customer_id(request), item_id=item_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _item_body(item):
+    price = item.variant.price
+    return CartItemOutput(
+        {
+            "id": item.pk,
+            "sku": item.variant.sku,
+            "quantity": item.quantity,
+            "unit_price": price,
+            "line_total": price * item.quantity,
+        }
+    ).data
+
+
+class CheckoutApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        request=CheckoutInput,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, required=True
+            )
+        ],
+        responses={201: CheckoutOutput},
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            raise ShopError(
+                "Send an Idempotency-Key header (e.g. a UUID) so that a retried "
+                "checkout cannot place a second order.",
+                code="idempotency_key_missing",
+            )
+        if len(key) > MAX_KEY_LENGTH:
+            raise ShopError(
+                f"The Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.",
+                code="invalid",
+            )
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        result = services.checkout(
+            customer_id=customer_id(request),
+            key=key,
+            address=services.ShippingAddress(**body["shipping_address"]),
+            payment_token=body["payment_token"],
+            coupon_code=body.get("coupon"),
+            fingerprint=services.request_fingerprint(request.data),
+        )
+        return Response(result.body, status=result.status)
+
+
+class OrderCursorPagination(CursorPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = ("-created_at", "-id")
+
+
+class OrderListApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(responses={200: OrderOutput(many=True)})
+    def get(self, request):
+        paginator = OrderCursorPagination()
+        orders = selectors.order_list(customer_id=customer_id(request))
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(responses={200: OrderOutput})
+    def get(self, request, order_id):
+        order = selectors.order_get(customer_id=customer_id(request), order_id=order_id)
+        if order is None:
+            # 404, not 403: another customer's order id reveals nothing.
+            raise ShopError(
+                "This order does not exist.", code="not_found", status_code=404
+            )
+        return Response(OrderOutput(order).data)
+
+
+class OrderCancelApi(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(request=None, responses={200: OrderOutput})
+    def post(self, request, order_id):
+        services.order_cancel(customer_id=customer_id(request), order_id=order_id)
+        order = selectors.order_get(customer_id=customer_id(request), order_id=order_id)
+        return Response(OrderOutput(order).data)

@@ -1,0 +1,24 @@
+from django.db import migrations
+
+from shop.sql_files import read_sql
+
+
+def sql_file(path):
+    """RunSQL from a versioned .sql file and its _reverse twin."""
+    return migrations.RunSQL(
+        sql=read_sql(path), reverse_sql=read_sql(path.replace(".sql", "_reverse.sql"))
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("orders", "0002_database_on_delete"),
+        ("catalog", "0002_database_on_delete"),
+    ]
+
+    operations = [
+        sql_file("shop/sql/triggers/touch_updated_at_v01.sql"),
+        sql_file("orders/sql/triggers/stock_ledger_v01.sql"),
+        sql_file("orders/sql/functions/order_lines_total_v01.sql"),
+        sql_file("orders/sql/procedures/release_stale_reservations_v01.sql"),
+    ]

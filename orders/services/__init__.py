@@ -1,0 +1,18 @@
+"""Order writes, one module per use case; import from here."""
+
+from orders.services.cart import cart_item_add, cart_item_remove, cart_item_update
+from orders.services.checkout import CheckoutResult, ShippingAddress, checkout
+from orders.services.idempotency import request_fingerprint
+from orders.services.orders import checkout_recover, order_cancel
+
+__all__ = [
+    "CheckoutResult",
+    "ShippingAddress",
+    "cart_item_add",
+    "cart_item_remove",
+    "cart_item_update",
+    "checkout",
+    "checkout_recover",
+    "order_cancel",
+    "request_fingerprint",
+]

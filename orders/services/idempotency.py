@@ -1,0 +1,91 @@
+"""Idempotency keys for checkout (the contract's semantics).
+
+same key, same body, finished     -> the stored response again
+same key, other body              -> 422 idempotency_key_reused
+same key, first still running     -> 409 idempotency_key_in_use
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+
+from orders.models import IdempotencyKey
+from shop.db_context import customer_transaction
+from shop.errors import ShopError
+from shop.sql_files import read_sql
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict
+
+
+@dataclass(frozen=True)
+class Claim:
+    key_id: int | None
+    replay: Replay | None = None
+
+
+def request_fingerprint(payload) -> str:
+    """A stable digest of the request body: same JSON meaning, same digest."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
+    """Claim `key` for a new checkout, or return the finished response to replay."""
+    params = {"customer_id": customer_id, "key": key, "fingerprint": fingerprint}
+    with customer_transaction(customer_id):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                read_sql("orders/sql/queries/idempotency_claim_v01.sql"), params
+            )
+            row = cursor.fetchone()
+        if row:
+            return Claim(key_id=row[0])
+        existing = IdempotencyKey.objects.get(customer_id=customer_id, key=key)
+    if existing.request_fingerprint != fingerprint:
+        raise ShopError(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request.",
+            code="idempotency_key_reused",
+            status_code=422,
+        )
+    if existing.status == IdempotencyKey.Status.IN_PROGRESS:
+        raise ShopError(
+            "A request with this Idempotency-Key is still being processed; "
+            "retry in a moment to get its result.",
+            code="idempotency_key_in_use",
+            status_code=409,
+        )
+    return Claim(
+        key_id=existing.pk,
+        replay=Replay(status=existing.response_status, body=existing.response_body),
+    )
+
+
+def link_order(*, key_id: int, order_id: int) -> None:
+    IdempotencyKey.objects.filter(pk=key_id).update(order_id=order_id)
+
+
+def complete(*, customer_id: int, key_id: int, status: int, body: dict) -> None:
+    """Store the final response; later requests with the key replay it."""
+    with customer_transaction(customer_id):
+        IdempotencyKey.objects.filter(pk=key_id).update(
+            status=IdempotencyKey.Status.COMPLETED,
+            response_status=status,
+            response_body=body,
+            updated_at=timezone.now(),
+        )
+
+
+def release(*, customer_id: int, key_id: int) -> None:
+    """Forget a claim whose request failed unexpectedly, so a retry can run."""
+    with customer_transaction(customer_id):
+        IdempotencyKey.objects.filter(
+            pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
+        ).delete()

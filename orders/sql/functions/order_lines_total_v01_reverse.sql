@@ -1,0 +1,1 @@
+DROP FUNCTION orders_order_lines_total(bigint);

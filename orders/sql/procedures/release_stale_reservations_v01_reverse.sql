@@ -1,0 +1,1 @@
+DROP PROCEDURE orders_release_stale_reservations(interval, integer, integer);

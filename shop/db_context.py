@@ -1,0 +1,42 @@
+"""The one way to open a transaction that touches customer-owned rows.
+
+Every such transaction starts with a *transaction-local* context
+(`set_config(name, value, true)`): it vanishes at COMMIT or ROLLBACK, so a
+pooled connection handed to the next request can never carry this
+customer's identity along. Row-level security policies (chapter 22) read
+these settings; until then they label the work for the stock ledger and
+logs.
+"""
+
+from contextlib import contextmanager
+
+from django.db import connections, transaction
+
+# A stuck lock fails fast with a clear error instead of hanging a request.
+DEFAULT_LOCK_TIMEOUT = "2s"
+DEFAULT_STATEMENT_TIMEOUT = "10s"
+
+
+def set_local(name: str, value, *, using: str = "default") -> None:
+    """Set a transaction-local setting (must be inside a transaction)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, str(value)])
+
+
+@contextmanager
+def customer_transaction(
+    customer_id: int,
+    *,
+    using: str = "default",
+    lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
+):
+    """Open a transaction acting for one customer, with bounded lock waits."""
+    with transaction.atomic(using=using):
+        set_local("app.customer_id", customer_id, using=using)
+        set_local("app.is_staff", "off", using=using)
+        if lock_timeout:
+            set_local("lock_timeout", lock_timeout, using=using)
+        if statement_timeout:
+            set_local("statement_timeout", statement_timeout, using=using)
+        yield

@@ -1,0 +1,49 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from orders.models import Cart, CartItem, Coupon, Order
+from tests.accounts.factories import CustomerFactory
+from tests.catalog.factories import VariantFactory
+
+
+class CartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cart
+
+    customer = factory.SubFactory(CustomerFactory)
+
+
+class CartItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CartItem
+
+    cart = factory.SubFactory(CartFactory)
+    variant = factory.SubFactory(VariantFactory)
+    quantity = 1
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Coupon
+
+    code = factory.Sequence(lambda n: f"SAVE{n}")
+    percent_off = 10
+    valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    usage_limit = None
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    customer = factory.SubFactory(CustomerFactory)
+    subtotal = Decimal("10.00")
+    total = Decimal("10.00")
+    ship_line1 = "1 Test Street"
+    ship_city = "Testville"
+    ship_postal_code = "12345"
+    ship_country = "US"

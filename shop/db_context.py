@@ -23,6 +23,14 @@ def set_local(name: str, value, *, using: str = "default") -> None:
         cursor.execute("SELECT set_config(%s, %s, true)", [name, str(value)])
 
 
+def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
+    """Set several transaction-local settings in one round trip."""
+    calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
+    params = [item for pair in settings.items() for item in pair]
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {calls}", params)  # placeholders only, no values
+
+
 @contextmanager
 def customer_transaction(
     customer_id: int,
@@ -32,11 +40,11 @@ def customer_transaction(
     statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
 ):
     """Open a transaction acting for one customer, with bounded lock waits."""
+    settings = {"app.customer_id": str(customer_id), "app.is_staff": "off"}
+    if lock_timeout:
+        settings["lock_timeout"] = lock_timeout
+    if statement_timeout:
+        settings["statement_timeout"] = statement_timeout
     with transaction.atomic(using=using):
-        set_local("app.customer_id", customer_id, using=using)
-        set_local("app.is_staff", "off", using=using)
-        if lock_timeout:
-            set_local("lock_timeout", lock_timeout, using=using)
-        if statement_timeout:
-            set_local("statement_timeout", statement_timeout, using=using)
+        set_locals(settings, using=using)
         yield

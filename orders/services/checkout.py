@@ -19,12 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.models import StockLevel
 from orders import locks, payments
 from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine, Payment
 from orders.services import idempotency
-from orders.services.stock import release_lines, sell_lines
-from shop.db_context import customer_transaction, set_local
+from orders.services.stock import apply_deltas, release_lines, sell_lines
+from shop.db_context import customer_transaction, set_locals
 from shop.db_retry import retry_on_conflict
 from shop.errors import ShopError
 
@@ -171,14 +170,10 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
                 for item in items
             ]
         )
-        set_local("app.order_id", order.pk)
-        set_local("app.stock_reason", "reserve")
-        for item in items:
-            # Conditional UPDATE: the row is locked and was checked above, so
-            # this cannot fail; if a bug ever made it, the CHECK would refuse.
-            StockLevel.objects.filter(pk=allocation[item.pk].pk).update(
-                reserved=F("reserved") + item.quantity
-            )
+        set_locals({"app.order_id": str(order.pk), "app.stock_reason": "reserve"})
+        # The rows are locked and were checked above; if a bug ever reserved
+        # too much anyway, the CHECK (reserved <= quantity_on_hand) refuses.
+        apply_deltas({allocation[i.pk].pk: (0, i.quantity) for i in items})
         coupon_note = None
         if coupon_code:
             coupon_note = _redeem_coupon(order, customer_id, coupon_code)
@@ -266,9 +261,8 @@ def _settle(customer_id, key_id, placed: _Placed, result) -> CheckoutResult:
                 customer_id=customer_id, key_id=key_id, status=409, body=body
             )
             return CheckoutResult(409, body)
-        set_local("app.order_id", order.pk)
         if result.approved:
-            set_local("app.stock_reason", "sale")
+            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "sale"})
             sell_lines(lines)
             Payment.objects.create(
                 order=order,
@@ -286,7 +280,7 @@ def _settle(customer_id, key_id, placed: _Placed, result) -> CheckoutResult:
             ).delete()
             status, body = 201, order_body(order, lines, placed.coupon_note)
         else:
-            set_local("app.stock_reason", "release")
+            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "release"})
             release_lines(lines)
             Payment.objects.create(
                 order=order,

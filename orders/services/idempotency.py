@@ -73,14 +73,25 @@ def link_order(*, key_id: int, order_id: int) -> None:
 
 
 def complete(*, customer_id: int, key_id: int, status: int, body: dict) -> None:
-    """Store the final response; later requests with the key replay it."""
-    with customer_transaction(customer_id):
+    """Store the final response; later requests with the key replay it.
+
+    Inside checkout's phase 3 it joins that transaction, so the order's
+    outcome and the stored response commit together or not at all.
+    """
+
+    def store():
         IdempotencyKey.objects.filter(pk=key_id).update(
             status=IdempotencyKey.Status.COMPLETED,
             response_status=status,
             response_body=body,
             updated_at=timezone.now(),
         )
+
+    if connection.in_atomic_block:
+        store()
+    else:
+        with customer_transaction(customer_id):
+            store()
 
 
 def release(*, customer_id: int, key_id: int) -> None:

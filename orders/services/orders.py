@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from orders.models import IdempotencyKey, Order, Payment
 from orders.services.stock import restock_lines
-from shop.db_context import customer_transaction, set_local
+from shop.db_context import customer_transaction, set_locals
 from shop.db_retry import retry_on_conflict
 from shop.errors import ShopError
 
@@ -37,8 +37,7 @@ def order_cancel(*, customer_id: int, order_id: int) -> Order:
                     code="not_cancellable",
                     status_code=409,
                 )
-            set_local("app.order_id", order.pk)
-            set_local("app.stock_reason", "cancel")
+            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "cancel"})
             restock_lines(list(order.lines.order_by("variant_id")))
             Payment.objects.create(
                 order=order, amount=order.total, status=Payment.Status.REFUNDED

@@ -1,23 +1,41 @@
-"""Stock movements of an order's lines. Callers hold the order's row lock and
-have set app.stock_reason / app.order_id for the ledger trigger."""
+"""Stock changes for an order's lines, in a constant number of statements.
 
-from django.db.models import F
+Callers run inside a transaction that set app.stock_reason / app.order_id
+for the ledger trigger, and hold the order's row lock where there is one.
+"""
 
-from catalog.models import StockLevel
+from django.db import connection
+
 from orders import locks
+from shop.sql_files import read_sql
+
+
+def apply_deltas(deltas: dict[int, tuple[int, int]]) -> None:
+    """Add (on_hand, reserved) deltas to stock rows by id, in one UPDATE."""
+    ids = sorted(deltas)
+    params = {
+        "ids": ids,
+        "on_hand": [deltas[i][0] for i in ids],
+        "reserved": [deltas[i][1] for i in ids],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(read_sql("orders/sql/queries/stock_apply_v01.sql"), params)
 
 
 def _apply(lines, *, on_hand_sign: int, reserved_sign: int) -> None:
-    # Lock the stock rows in the same fixed order as checkout, then change
-    # them with F() expressions: the database does the arithmetic.
-    locks.stock_levels_lock(variant_ids=[line.variant_id for line in lines])
-    for line in lines:
-        StockLevel.objects.filter(
-            variant_id=line.variant_id, warehouse_id=line.warehouse_id
-        ).update(
-            quantity_on_hand=F("quantity_on_hand") + on_hand_sign * line.quantity,
-            reserved=F("reserved") + reserved_sign * line.quantity,
-        )
+    # Lock the stock rows in the same fixed order as checkout, then let the
+    # database do the arithmetic: no value read here is written back.
+    levels = locks.stock_levels_lock(variant_ids=[line.variant_id for line in lines])
+    level_id = {(lv.variant_id, lv.warehouse_id): lv.pk for lv in levels}
+    apply_deltas(
+        {
+            level_id[(line.variant_id, line.warehouse_id)]: (
+                on_hand_sign * line.quantity,
+                reserved_sign * line.quantity,
+            )
+            for line in lines
+        }
+    )
 
 
 def sell_lines(lines) -> None:

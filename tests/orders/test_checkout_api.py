@@ -227,3 +227,25 @@ def test_bad_checkout_bodies_are_400(shopper, stocked_sku, body):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.parametrize("lines", [1, 6])
+def test_checkout_runs_the_same_number_of_statements_for_any_cart_size(shopper, lines):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.catalog.factories import StockLevelFactory, WarehouseFactory
+
+    warehouse = WarehouseFactory()
+    for _ in range(lines):
+        add(shopper, StockLevelFactory(warehouse=warehouse).variant.sku)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert checkout(shopper).status_code == 201
+
+    # Counted once and written down: a change that adds a query per cart line
+    # fails for the 6-line cart but not for the 1-line one.
+    assert len(captured.captured_queries) == STATEMENTS_PER_CHECKOUT
+
+
+STATEMENTS_PER_CHECKOUT = 27

@@ -6,6 +6,8 @@ so each keeps its own role and server. The replica alias therefore reads the
 real standby's streamed copy of test_shop.
 """
 
+from urllib.parse import urlparse
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -21,3 +23,7 @@ DATABASES["owner"]["TEST"] = {  # noqa: F405
     # Created first: the other aliases mirror it.
     "DEPENDENCIES": [],
 }
+
+# Integration tests start a real worker; a database of its own on the Redis
+# server keeps their messages apart from a development worker's.
+CELERY_BROKER_URL = urlparse(REDIS_URL)._replace(path="/15").geturl()  # noqa: F405

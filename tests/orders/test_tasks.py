@@ -1,0 +1,55 @@
+"""Celery tasks, run by a real worker on the real Redis broker."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.utils import timezone
+
+from orders.models import IdempotencyKey, Order
+from orders.tasks import checkout_recover_task
+from shop.celery import app
+from tests.dbs import ALL_DATABASES
+from tests.orders.test_plpgsql import interrupted_checkout
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+
+@pytest.fixture
+def worker():
+    if not settings.REDIS_AVAILABLE:
+        pytest.fail(f"Redis does not answer at {settings.REDIS_URL}: start it first")
+    app.conf.task_always_eager = False
+    try:
+        # A worker thread in this process, consuming from the real broker;
+        # its tasks use their own database connections, as in production.
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=20
+        ):
+            yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_releases_a_stale_checkout(worker):
+    level, order = interrupted_checkout()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Order.objects.filter(pk=order.pk).update(created_at=an_hour_ago)
+    IdempotencyKey.objects.update(created_at=an_hour_ago)
+
+    checkout_recover_task.delay()
+
+    assert wait_for(lambda: Order.objects.get(pk=order.pk).status == "failed")
+    level.refresh_from_db()
+    assert level.reserved == 0

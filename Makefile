@@ -34,14 +34,16 @@ run: migrate
 	@echo "serving http://$(HOST):$(PORT)/api/v1/  (Swagger UI: /api/docs/, admin: /admin/; stop: Ctrl-C or make stop)"
 	@echo $$$$ > var/run/web.pid; exec $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install services
+# Migrates the development database too, so the labs the docs mention work
+# right after `make test`; the suite itself uses its own test database.
+test: migrate
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 stop:
 	@bash scripts/services.sh down
 
 docs: install
-	$(VENV)/bin/mkdocs build --strict --site-dir var/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir var/site
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -53,3 +55,8 @@ format: install
 
 snapshots: migrate
 	$(PY) manage.py docs_snapshots
+
+# Checkout, the app's way against one PL/pgSQL call, in a scratch database;
+# `make bench BENCH_ARGS=--write` also updates docs/benchmarks.md.
+bench: migrate
+	$(PY) -m bench.checkout $(BENCH_ARGS)

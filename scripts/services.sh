@@ -57,7 +57,7 @@ SOCKDIR="$PGVAR/run"
 if [ ${#SOCKDIR} -gt 80 ]; then SOCKDIR="/tmp/shop-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)"; fi
 
 psql_admin() {  # psql as the cluster superuser over the primary's socket
-    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PRIMARY_PORT" -d postgres "$@"
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PRIMARY_PORT" -U postgres -d postgres "$@"
 }
 
 ensure_reachable() {
@@ -234,18 +234,7 @@ cmd_up() {
 }
 
 cmd_down() {
-    local d
-    for d in "$REPLICA" "$PRIMARY"; do
-        if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
-            say "stopping $(basename "$d")"
-            as_pg "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
-        fi
-    done
-    if [ -f "$VAR/redis/redis.pid" ]; then
-        local pid; pid="$(cat "$VAR/redis/redis.pid")"
-        if kill -0 "$pid" 2>/dev/null; then say "stopping redis (pid $pid)"; kill "$pid"; fi
-        rm -f "$VAR/redis/redis.pid"
-    fi
+    # The web server first: it holds connections to the databases.
     if [ -f "$VAR/run/web.pid" ]; then
         local pid; pid="$(cat "$VAR/run/web.pid")"
         if kill -0 "$pid" 2>/dev/null; then
@@ -255,6 +244,18 @@ cmd_down() {
             kill "$pid"
         fi
         rm -f "$VAR/run/web.pid"
+    fi
+    local d
+    for d in "$REPLICA" "$PRIMARY"; do
+        if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
+            say "stopping $(basename "$d")"
+            as_pg "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
+        fi
+    done
+    if [ -f "$VAR/redis/redis.pid" ]; then
+        local rpid; rpid="$(cat "$VAR/redis/redis.pid")"
+        if kill -0 "$rpid" 2>/dev/null; then say "stopping redis (pid $rpid)"; kill "$rpid"; fi
+        rm -f "$VAR/redis/redis.pid"
     fi
 }
 

@@ -1,6 +1,5 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +15,7 @@ from orders.api.serializers import (
     OrderOutput,
 )
 from shop.errors import ShopError
+from shop.pagination import SafeCursorPagination
 
 MAX_KEY_LENGTH = 255
 
@@ -130,10 +130,7 @@ class CheckoutApi(APIView):
         return Response(result.body, status=result.status)
 
 
-class OrderCursorPagination(CursorPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
+class OrderCursorPagination(SafeCursorPagination):
     ordering = ("-created_at", "-id")
 
 

@@ -16,6 +16,15 @@ from tests.catalog.factories import (
 pytestmark = pytest.mark.django_db
 
 
+def _cursor(position):
+    """A well-formed cursor (DRF's encoding) with a chosen position."""
+    import base64
+    from urllib.parse import quote, urlencode
+
+    raw = urlencode({"p": position}, doseq=True)
+    return quote(base64.b64encode(raw.encode()).decode())
+
+
 def items(body):
     return body["results"]
 
@@ -164,6 +173,13 @@ class TestProductList:
             "ordering=price;DROP TABLE catalog_product",
             "category=not a slug!",
             "cursor=garbage",
+            # Cursors that decode but carry a position the column cannot hold.
+            "ordering=price&cursor=" + _cursor("abc"),
+            "ordering=price&cursor=" + _cursor("NaN"),
+            "ordering=price&cursor=" + _cursor("1e400"),
+            "ordering=newest&cursor=" + _cursor("not a date"),
+            "ordering=name&cursor=" + _cursor("a\x00b"),
+            "search=lamp%00",
         ],
     )
     def test_bad_query_parameters_are_a_400_with_code_and_detail(

@@ -34,16 +34,34 @@ def test_wrong_method_is_a_405_with_code(client):
 
 
 @pytest.mark.django_db(databases=["default", "replica"])
-def test_healthz_reports_each_service(client):
+def test_healthz_reports_each_service(client, settings):
     response = client.get("/healthz")
     body = response.json()
     assert set(body["services"]) == {"postgres", "replica", "redis", "mongo"}
     assert body["services"]["postgres"]["status"] == "ok"
     assert body["services"]["replica"]["status"] == "ok"
     assert "lag_seconds" in body["services"]["replica"]
-    assert body["services"]["redis"]["status"] == "ok"
+    expected_redis = "ok" if settings.REDIS_AVAILABLE else "disabled"
+    assert body["services"]["redis"]["status"] == expected_redis
     assert body["services"]["mongo"]["status"] in {"ok", "disabled", "down"}
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/stock/A%00B/", "/api/v1/stock/lower-case/", "/api/v1/stock/%27--/"],
+)
+def test_impossible_skus_in_the_path_are_a_404(staff_client, path):
+    response = staff_client.get(path)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("header", ["Token \x00", "Token abc", "Token " + "g" * 40])
+def test_malformed_tokens_are_a_401(client, header):
+    response = client.get("/api/v1/cart/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
 
 
 def test_the_admin_login_page_renders(client):

@@ -191,7 +191,7 @@ def constraints(n: Narrator) -> None:
             VARIANT_INSERT,
             [product, ids["sku"], Decimal("9.90")],
             sqlstate="23505",
-            constraint="catalog_product_variant_sku_key",
+            constraint="catalog_variant_sku_uniq",
             claim=f"a second variant with SKU {ids['sku']} is refused",
         )
         n.expect_sql_error(

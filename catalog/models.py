@@ -10,10 +10,13 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+# What django.utils.text.slugify produces: lower-case ASCII words and dashes.
+SLUG_PATTERN = r"^[a-z0-9_]+(-[a-z0-9_]+)*$"
+
 
 class Category(models.Model):
     name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=140, unique=True)
+    slug = models.SlugField(max_length=140, db_index=False)
     # PROTECT: deleting a parent must not silently delete a subtree of products.
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
@@ -28,6 +31,11 @@ class Category(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(name=""), name="catalog_category_name_not_blank"
+            ),
+            models.UniqueConstraint(fields=["slug"], name="catalog_category_slug_uniq"),
+            models.CheckConstraint(
+                condition=Q(slug__regex=SLUG_PATTERN),
+                name="catalog_category_slug_format",
             ),
             # Siblings have distinct names; roots (parent IS NULL) as well.
             models.UniqueConstraint(
@@ -48,7 +56,7 @@ class Product(models.Model):
         Category, on_delete=models.PROTECT, related_name="products"
     )
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=220, unique=True)
+    slug = models.SlugField(max_length=220, db_index=False)
     description = models.TextField(blank=True, default="")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -68,6 +76,11 @@ class Product(models.Model):
             models.CheckConstraint(
                 condition=~Q(name=""), name="catalog_product_name_not_blank"
             ),
+            models.UniqueConstraint(fields=["slug"], name="catalog_product_slug_uniq"),
+            models.CheckConstraint(
+                condition=Q(slug__regex=SLUG_PATTERN),
+                name="catalog_product_slug_format",
+            ),
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="catalog_product_search_gin"),
@@ -86,7 +99,7 @@ class ProductVariant(models.Model):
     product = models.ForeignKey(
         Product, on_delete=models.CASCADE, related_name="variants"
     )
-    sku = models.CharField(max_length=64, unique=True)
+    sku = models.CharField(max_length=64)
     name = models.CharField(max_length=120, blank=True, default="")
     price = models.DecimalField(max_digits=12, decimal_places=2)
     is_active = models.BooleanField(default=True)
@@ -97,6 +110,7 @@ class ProductVariant(models.Model):
             models.CheckConstraint(
                 condition=Q(price__gte=0), name="catalog_variant_price_non_negative"
             ),
+            models.UniqueConstraint(fields=["sku"], name="catalog_variant_sku_uniq"),
             models.CheckConstraint(
                 condition=Q(sku__regex=r"^[A-Z0-9][A-Z0-9-]*$"),
                 name="catalog_variant_sku_format",
@@ -109,13 +123,16 @@ class ProductVariant(models.Model):
 
 
 class Warehouse(models.Model):
-    code = models.CharField(max_length=16, unique=True)
+    code = models.CharField(max_length=16)
     name = models.CharField(max_length=120)
     is_default = models.BooleanField(default=False)
 
     class Meta:
         db_table = "catalog_warehouse"
         constraints = [
+            models.UniqueConstraint(
+                fields=["code"], name="catalog_warehouse_code_uniq"
+            ),
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),

@@ -1,5 +1,6 @@
 """Catalog writes: one function per use case; transactions live here."""
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,9 +29,12 @@ def _constraint_name(error: IntegrityError) -> str | None:
 
 
 def _unique_slug(name: str) -> str:
-    base = slugify(name)[:200] or "product"
+    base = slugify(name)[:200].strip("-_") or "product"
+    # Only this name's own family (base, base-2, base-3, ...), not every slug
+    # that happens to start with the same letters.
+    family = rf"^{re.escape(base)}(-[0-9]+)?$"
     taken = set(
-        Product.objects.filter(slug__startswith=base).values_list("slug", flat=True)
+        Product.objects.filter(slug__regex=family).values_list("slug", flat=True)
     )
     if base not in taken:
         return base
@@ -86,10 +90,10 @@ def product_create(
             with transaction.atomic():
                 return _insert_product(name, category, description, variants, warehouse)
         except IntegrityError as exc:
-            constraint = _constraint_name(exc) or ""
-            if "slug" in constraint:
+            constraint = _constraint_name(exc)
+            if constraint == "catalog_product_slug_uniq":
                 continue  # another request took the slug first: pick the next one
-            if "sku" in constraint:
+            if constraint == "catalog_variant_sku_uniq":
                 raise ShopError(
                     "A SKU in the request was just created by another request.",
                     code="sku_taken",

@@ -33,7 +33,7 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     # Stored lower-cased (a CHECK below), so plain UNIQUE is case-insensitive.
-    email = models.EmailField(max_length=254, unique=True)
+    email = models.EmailField(max_length=254)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -47,6 +47,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "accounts_user"
         constraints = [
+            models.UniqueConstraint(fields=["email"], name="accounts_user_email_uniq"),
             # Ann@x.org and ann@x.org are one person: only lower case is stored.
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")),

@@ -58,7 +58,7 @@ def test_a_variant_needs_a_well_formed_unique_sku_and_a_non_negative_price():
     )
     product = variant.product_id
     cases = [
-        (["LAMP-1", "1.00"], errors.UniqueViolation, "catalog_product_variant_sku_key"),
+        (["LAMP-1", "1.00"], errors.UniqueViolation, "catalog_variant_sku_uniq"),
         (["lamp-2", "1.00"], errors.CheckViolation, "catalog_variant_sku_format"),
         (
             ["LAMP-3", "-0.01"],
@@ -104,10 +104,18 @@ def test_a_review_rating_is_1_to_5_and_one_per_customer_and_product():
 def test_the_category_tree_refuses_self_parents_and_sibling_name_clashes():
     parent = CategoryFactory(name="Home")
     child = CategoryFactory(name="Lamps", parent=parent)
+    # An INSERT naming its own id as parent: the CHECK refuses. (An UPDATE
+    # would meet the cycle trigger first, which runs before CHECKs.)
+    error = rejected(
+        "INSERT INTO catalog_category (id, name, slug, parent_id) "
+        "VALUES (%s, 'Self', 'self', %s)",
+        [10**9, 10**9],
+    )
+    assert error.diag.constraint_name == "catalog_category_not_own_parent"
     error = rejected(
         "UPDATE catalog_category SET parent_id = id WHERE id = %s", [child.pk]
     )
-    assert error.diag.constraint_name == "catalog_category_not_own_parent"
+    assert error.diag.constraint_name == "catalog_category_no_cycle"
     error = rejected(
         "INSERT INTO catalog_category (name, slug, parent_id) "
         "VALUES ('Lamps', 'lamps-2', %s)",
@@ -198,3 +206,30 @@ def test_the_search_document_is_generated_by_the_database():
     ):
         cursor.execute(error_sql, [product.pk])
     assert "generated column" in str(caught.value)
+
+
+def test_slugs_are_lower_case_words_and_dashes():
+    product = ProductFactory()
+    for bad in ["", "Has Space", "UPPER", "-leading", "trailing-", "a--b"]:
+        error = rejected(
+            "UPDATE catalog_product SET slug = %s WHERE id = %s", [bad, product.pk]
+        )
+        assert error.diag.constraint_name == "catalog_product_slug_format", bad
+
+
+def test_a_category_cannot_move_under_its_own_descendant():
+    root = CategoryFactory(name="Root")
+    child = CategoryFactory(name="Child", parent=root)
+    grandchild = CategoryFactory(name="Grandchild", parent=child)
+    error = rejected(
+        "UPDATE catalog_category SET parent_id = %s WHERE id = %s",
+        [grandchild.pk, root.pk],
+    )
+    assert isinstance(error, errors.CheckViolation)
+    assert error.diag.constraint_name == "catalog_category_no_cycle"
+    # Moving within the tree is fine.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_category SET parent_id = %s WHERE id = %s",
+            [root.pk, grandchild.pk],
+        )

@@ -149,3 +149,30 @@ def variant_stock_get(*, sku: str) -> ProductVariant | None:
         )
         .first()
     )
+
+
+def stock_summary(*, sku: str, warehouse_code: str | None = None) -> dict | None:
+    """A SKU's stock: one warehouse's counts if named, else the sum over all.
+
+    `warehouses` always lists each warehouse's own counts. None if the SKU
+    does not exist; a warehouse the SKU is not stocked in counts as zero.
+    """
+    variant = variant_stock_get(sku=sku)
+    if variant is None:
+        return None
+    levels = list(variant.stock_levels.all())
+    counted = [
+        lv
+        for lv in levels
+        if warehouse_code is None or lv.warehouse.code == warehouse_code
+    ]
+    on_hand = sum(lv.quantity_on_hand for lv in counted)
+    reserved = sum(lv.reserved for lv in counted)
+    return {
+        "sku": variant.sku,
+        "warehouse": warehouse_code,
+        "quantity_on_hand": on_hand,
+        "reserved": reserved,
+        "available": on_hand - reserved,
+        "warehouses": levels,
+    }

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
+from shop.db_context import set_locals, staff_transaction
 from shop.errors import ShopError
 
 SLUG_ATTEMPTS = 5
@@ -130,7 +131,7 @@ def _insert_product(name, category, description, variants, warehouse) -> Product
 
 def stock_set(
     *, sku: str, quantity_on_hand: int, warehouse_code: str | None = None
-) -> None:
+) -> Warehouse:
     """Set the units on hand of a SKU in one warehouse (the default one if not given).
 
     A conditional UPDATE: it only succeeds when the new count still covers the
@@ -151,7 +152,8 @@ def stock_set(
                 f"No warehouse has the code {warehouse_code!r}.",
                 code="unknown_warehouse",
             )
-    with transaction.atomic():
+    with staff_transaction():
+        set_locals({"app.stock_reason": "staff_adjustment"})
         StockLevel.objects.bulk_create(
             [StockLevel(variant=variant, warehouse=warehouse)], ignore_conflicts=True
         )
@@ -169,3 +171,4 @@ def stock_set(
             status_code=409,
             extra={"reserved": reserved},
         )
+    return warehouse

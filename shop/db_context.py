@@ -48,3 +48,25 @@ def customer_transaction(
     with transaction.atomic(using=using):
         set_locals(settings, using=using)
         yield
+
+
+@contextmanager
+def staff_transaction(
+    *,
+    using: str = "default",
+    lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
+):
+    """Open a transaction acting as staff (all customers' rows), with bounded waits.
+
+    Explicit, never implied by a missing customer id: a transaction that set
+    nothing acts for nobody.
+    """
+    settings = {"app.customer_id": "", "app.is_staff": "on"}
+    if lock_timeout:
+        settings["lock_timeout"] = lock_timeout
+    if statement_timeout:
+        settings["statement_timeout"] = statement_timeout
+    with transaction.atomic(using=using):
+        set_locals(settings, using=using)
+        yield

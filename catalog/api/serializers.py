@@ -92,6 +92,10 @@ class ProductCreateInput(serializers.Serializer):
     variants = VariantInput(many=True, allow_empty=False, max_length=100)
 
 
+class StockQueryInput(serializers.Serializer):
+    warehouse = serializers.RegexField(r"^[A-Z0-9-]+$", required=False, max_length=16)
+
+
 class StockPatchInput(serializers.Serializer):
     quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
     warehouse = serializers.CharField(required=False, max_length=16)
@@ -106,6 +110,7 @@ class WarehouseStockOutput(serializers.Serializer):
 
 class StockOutput(serializers.Serializer):
     sku = serializers.CharField()
+    warehouse = serializers.CharField(allow_null=True)
     quantity_on_hand = serializers.IntegerField()
     reserved = serializers.IntegerField()
     available = serializers.IntegerField()

@@ -14,6 +14,7 @@ from catalog.api.serializers import (
     ProductListOutput,
     StockOutput,
     StockPatchInput,
+    StockQueryInput,
 )
 from shop.errors import ShopError
 
@@ -27,7 +28,8 @@ class CategoryTreeApi(APIView):
 
     @extend_schema(responses={200: CategoryNodeOutput(many=True)})
     def get(self, request):
-        return Response(selectors.category_tree())
+        tree = selectors.category_tree()
+        return Response(CategoryNodeOutput(tree, many=True).data)
 
 
 class ProductListCreateApi(APIView):
@@ -79,33 +81,35 @@ class ProductDetailApi(APIView):
 class StockApi(APIView):
     permission_classes = [IsAdminUser]
 
-    def _render(self, sku):
-        variant = selectors.variant_stock_get(sku=sku)
-        if variant is None:
+    def _render(self, sku, warehouse_code=None):
+        summary = selectors.stock_summary(sku=sku, warehouse_code=warehouse_code)
+        if summary is None:
             raise _not_found(f"SKU {sku!r}")
-        levels = list(variant.stock_levels.all())
-        on_hand = sum(level.quantity_on_hand for level in levels)
-        reserved = sum(level.reserved for level in levels)
-        body = {
-            "sku": variant.sku,
-            "quantity_on_hand": on_hand,
-            "reserved": reserved,
-            "available": on_hand - reserved,
-            "warehouses": levels,
-        }
-        return Response(StockOutput(body).data)
+        return Response(StockOutput(summary).data)
 
-    @extend_schema(responses={200: StockOutput})
+    @extend_schema(
+        parameters=[StockQueryInput],
+        responses={200: StockOutput},
+        description="Counts summed over all warehouses, or one warehouse's with "
+        "?warehouse=CODE; `warehouses` lists each one.",
+    )
     def get(self, request, sku):
-        return self._render(sku)
+        query = StockQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return self._render(sku, query.validated_data.get("warehouse"))
 
-    @extend_schema(request=StockPatchInput, responses={200: StockOutput})
+    @extend_schema(
+        request=StockPatchInput,
+        responses={200: StockOutput},
+        description="Set the units on hand in one warehouse (the default one unless "
+        "`warehouse` is given); the response shows that warehouse's counts.",
+    )
     def patch(self, request, sku):
         data = StockPatchInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.stock_set(
+        warehouse = services.stock_set(
             sku=sku,
             quantity_on_hand=data.validated_data["quantity_on_hand"],
             warehouse_code=data.validated_data.get("warehouse"),
         )
-        return self._render(sku)
+        return self._render(sku, warehouse.code)

@@ -313,6 +313,39 @@ class TestStock:
         )
         assert [w["warehouse"] for w in body["warehouses"]] == ["EAST", "MAIN"]
 
+    def test_patch_sets_one_warehouse_and_answers_with_its_counts(self, staff_client):
+        level = StockLevelFactory(quantity_on_hand=5, reserved=1)
+        east = WarehouseFactory(code="EAST", name="East", is_default=False)
+        StockLevelFactory(variant=level.variant, warehouse=east, quantity_on_hand=7)
+        url = f"/api/v1/stock/{level.variant.sku}/"
+
+        body = staff_client.patch(url, {"quantity_on_hand": 2}, format="json").json()
+
+        assert (body["warehouse"], body["quantity_on_hand"], body["available"]) == (
+            "MAIN",
+            2,
+            1,
+        )
+        east_body = staff_client.patch(
+            url, {"quantity_on_hand": 9, "warehouse": "EAST"}, format="json"
+        ).json()
+        assert (east_body["warehouse"], east_body["quantity_on_hand"]) == ("EAST", 9)
+        total = staff_client.get(url).json()
+        assert (total["warehouse"], total["quantity_on_hand"]) == (None, 11)
+        assert staff_client.get(url + "?warehouse=EAST").json()["available"] == 9
+
+    def test_a_staff_change_is_in_the_ledger_with_its_reason(self, staff_client):
+        from orders.models import StockMovement
+
+        level = StockLevelFactory(quantity_on_hand=3)
+        staff_client.patch(
+            f"/api/v1/stock/{level.variant.sku}/",
+            {"quantity_on_hand": 8},
+            format="json",
+        )
+        last = StockMovement.objects.filter(stock_level=level).latest("id")
+        assert (last.reason, last.on_hand_delta) == ("staff_adjustment", 5)
+
     def test_staff_sets_quantity_on_hand(self, staff_client):
         level = StockLevelFactory(quantity_on_hand=3)
         response = staff_client.patch(

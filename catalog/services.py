@@ -157,9 +157,11 @@ def stock_set(
         StockLevel.objects.bulk_create(
             [StockLevel(variant=variant, warehouse=warehouse)], ignore_conflicts=True
         )
+        # --8<-- [start:conditional_update]
         updated = StockLevel.objects.filter(
             variant=variant, warehouse=warehouse, reserved__lte=quantity_on_hand
         ).update(quantity_on_hand=quantity_on_hand, updated_at=timezone.now())
+        # --8<-- [end:conditional_update]
     if updated == 0:
         reserved = StockLevel.objects.filter(
             variant=variant, warehouse=warehouse

@@ -5,6 +5,7 @@ from django.db import connections
 from django.http import JsonResponse
 
 from shop.services_probe import redis_answers
+from shop.sql_files import read_sql
 
 
 def _postgres(alias):
@@ -19,15 +20,7 @@ def _postgres(alias):
 def _replica():
     try:
         with connections["replica"].cursor() as cursor:
-            cursor.execute(
-                # Caught up (replayed all it received) means no lag, however
-                # long ago the last commit was; otherwise, the age of the
-                # last replayed commit.
-                "SELECT pg_is_in_recovery(), CASE "
-                "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-                "ELSE COALESCE(EXTRACT(EPOCH FROM "
-                "now() - pg_last_xact_replay_timestamp()), 0) END"
-            )
+            cursor.execute(read_sql("shop/sql/queries/replica_status_v01.sql"))
             in_recovery, lag = cursor.fetchone()
         if not in_recovery:
             return {"status": "down", "error": "REPLICA_DATABASE_URL is not a standby"}

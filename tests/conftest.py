@@ -6,29 +6,7 @@ production; the test database is created and migrated as shop_owner
 """
 
 import pytest
-from django.db import connections
 from rest_framework.test import APIClient
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(
-    request, django_test_environment, django_db_blocker, django_db_keepdb
-):
-    """Create the test database for all three aliases, not only the ones asked for."""
-    from django.test.utils import setup_databases, teardown_databases
-
-    with django_db_blocker.unblock():
-        config = setup_databases(
-            verbosity=request.config.option.verbose,
-            interactive=False,
-            keepdb=django_db_keepdb,
-            aliases={"owner", "default", "replica"},
-        )
-    yield
-    if not django_db_keepdb:
-        with django_db_blocker.unblock():
-            connections.close_all()
-            teardown_databases(config, verbosity=request.config.option.verbose)
 
 
 @pytest.fixture

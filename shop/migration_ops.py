@@ -59,7 +59,10 @@ class ForeignKeyOnDelete(Operation):
         table = model._meta.db_table
         target = field.target_field
         quote = schema_editor.quote_name
-        name = _foreign_key_constraint(schema_editor, table, field.column)
+        # The name Django gave the key (computed, not looked up), so that
+        # `sqlmigrate` prints what a fresh `migrate` runs, whatever the state
+        # of the database it is run against.
+        name = _django_fk_name(schema_editor, model, field)
         schema_editor.execute(
             f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}, "
             f"ADD CONSTRAINT {quote(name)} FOREIGN KEY ({quote(field.column)}) "
@@ -115,10 +118,7 @@ class NameForeignKey(Operation):
         if readable:
             new = foreign_key_name(table, field.column)
         else:
-            new = schema_editor._fk_constraint_name(
-                model, field, "_fk_%(to_table)s_%(to_column)s"
-            )
-            new = str(new)
+            new = _django_fk_name(schema_editor, model, field)
         quote = schema_editor.quote_name
         schema_editor.execute(
             f"ALTER TABLE {quote(table)} "
@@ -141,3 +141,11 @@ def _foreign_key_constraint(schema_editor, table, column):
             f"expected one foreign key on {table}.{column}, found {names}"
         )
     return names[0]
+
+
+def _django_fk_name(schema_editor, model, field) -> str:
+    """The name Django's schema editor gives this field's foreign key."""
+    suffix = "_fk_%(to_table)s_%(to_column)s"
+    name = schema_editor._fk_constraint_name(model, field, suffix)
+    # A statement part that may render already quoted; callers quote it.
+    return str(name).strip('"')

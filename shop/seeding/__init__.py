@@ -1,8 +1,8 @@
 """Deterministic demo data for the shop, written with COPY (`manage.py seed`).
 
-plan.py says how many rows, vocabulary.py what they are made of, one module
-per phase (catalog, accounts, reviews) writes them through copy.py, and
-runner.py runs the phases, one transaction each.
+plan.py says how many rows, vocabulary.py and coupons.py what they are made
+of, one module per phase (catalog, accounts, reviews, orders) writes them
+through copy.py, and runner.py runs the phases, one transaction each.
 """
 
 from .accounts import DEMO_LOGINS, DemoLogin

@@ -97,12 +97,12 @@ def _address_rows(rng, plan, customer_ids) -> Iterator[tuple]:
     yield (demo_id, "1 Demo Street", "", "Portland", "97201", "US", True)
     second = set(rng.sample(range(plan.customers), _second_address_count(plan)))
     for index, customer_id in enumerate(seeded_ids):
-        yield (customer_id, *_address(rng), True)
+        yield (customer_id, *random_address(rng), True)
         if index in second:
-            yield (customer_id, *_address(rng), False)
+            yield (customer_id, *random_address(rng), False)
 
 
-def _address(rng: random.Random) -> tuple[str, str, str, str, str]:
+def random_address(rng: random.Random) -> tuple[str, str, str, str, str]:
     city, country = rng.choice(CITIES)
     line1 = f"{rng.randint(1, 250)} {rng.choice(STREETS)} {rng.choice(STREET_KINDS)}"
     line2 = f"Apartment {rng.randint(1, 40)}" if rng.random() < 0.25 else ""

@@ -25,6 +25,11 @@ class CopyWriter:
         self.progress = progress
         self.counts: Counter[str] = Counter()
 
+    @property
+    def using(self) -> str:
+        """The alias whose transaction the writer is in, for ORM reads within it."""
+        return self.cursor.db.alias
+
     def reserve_ids(self, model, count: int) -> list[int]:
         """Return `count` fresh primary keys for `model`, taken from its sequence.
 
@@ -39,6 +44,11 @@ class CopyWriter:
             {"table": model._meta.db_table, "count": count},
         )
         return [row[0] for row in self.cursor.fetchall()]
+
+    def expect_more_rows(self, remaining: int) -> None:
+        """Correct the progress bar's estimate: `remaining` rows are still to come."""
+        self.progress.total = sum(self.counts.values()) + remaining
+        self.progress.refresh()
 
     def copy(self, model, fields: Sequence[str], rows: Iterable[Sequence]) -> int:
         """COPY `rows` (values in the order of `fields`) into `model`'s table."""

@@ -18,6 +18,8 @@ class Plan:
     variants: int
     customers: int
     reviews: int
+    # Past orders, spread over the two years before BASE_TIME.
+    orders: int
     # Share of variants that are stocked in a second warehouse as well.
     second_warehouse_share: float = 0.3
 
@@ -34,8 +36,10 @@ class Plan:
                 f"{MAX_VARIANTS_PER_PRODUCT} x products "
                 f"({self.products * MAX_VARIANTS_PER_PRODUCT}); got {self.variants}"
             )
-        if self.customers < 0 or self.reviews < 0:
-            raise ValueError("customers and reviews cannot be negative")
+        if min(self.customers, self.reviews, self.orders) < 0:
+            raise ValueError("customers, reviews and orders cannot be negative")
+        if self.orders and not self.customers:
+            raise ValueError("orders need customers to place them: raise --customers")
         # Reviews are unique per customer and product; a cap at half the
         # possible pairs keeps drawing them without repeats quick.
         if self.reviews > self.customers * self.products // 2:
@@ -46,9 +50,13 @@ class Plan:
 
 
 SCALES = {
-    "small": Plan(products=200, variants=600, customers=50, reviews=150),
+    "small": Plan(products=200, variants=600, customers=50, reviews=150, orders=300),
     "large": Plan(
-        products=100_000, variants=300_000, customers=50_000, reviews=200_000
+        products=100_000,
+        variants=300_000,
+        customers=50_000,
+        reviews=200_000,
+        orders=200_000,
     ),
 }
 

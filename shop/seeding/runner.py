@@ -7,7 +7,7 @@ phases before it stay committed, and the error says to rerun with --reset.
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections, transaction
 from tqdm import tqdm
@@ -16,6 +16,7 @@ from .accounts import accounts_row_count, seed_accounts
 from .catalog import catalog_row_count, seed_catalog
 from .copy import CopyWriter
 from .determinism import phase_random
+from .orders import orders_row_count, seed_orders
 from .plan import Plan
 from .reviews import seed_reviews
 
@@ -30,19 +31,27 @@ class SeedFailed(Exception):
 class SeedResult:
     rows: dict[str, int]  # table -> rows written
     seconds: float
+    # Phase -> seconds, commit included: deferred foreign keys are checked then.
+    phase_seconds: dict[str, float]
+
+
+@dataclass
+class _Tally:
+    rows: dict[str, int] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "default"):
     """Write the plan's rows as `using` (shop_app): the same seed, the same rows."""
     started = time.monotonic()
-    rows: dict[str, int] = {}
-    with _phase("catalog", catalog_row_count(plan), using, rows) as writer:
+    tally = _Tally()
+    with _phase("catalog", catalog_row_count(plan), using, tally) as writer:
         product_ids = seed_catalog(writer, plan=plan, rng=phase_random(seed, "catalog"))
-    with _phase("accounts", accounts_row_count(plan), using, rows) as writer:
+    with _phase("accounts", accounts_row_count(plan), using, tally) as writer:
         customer_ids = seed_accounts(
             writer, plan=plan, rng=phase_random(seed, "accounts")
         )
-    with _phase("reviews", plan.reviews, using, rows) as writer:
+    with _phase("reviews", plan.reviews, using, tally) as writer:
         seed_reviews(
             writer,
             count=plan.reviews,
@@ -50,11 +59,36 @@ def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "default
             product_ids=product_ids,
             customer_ids=customer_ids,
         )
-    return SeedResult(rows=rows, seconds=time.monotonic() - started)
+    with _phase("orders", orders_row_count(plan), using, tally) as writer:
+        seed_orders(
+            writer,
+            plan=plan,
+            rng=phase_random(seed, "orders"),
+            customer_ids=customer_ids,
+        )
+    _analyze(tally.rows)
+    return SeedResult(
+        rows=tally.rows,
+        seconds=time.monotonic() - started,
+        phase_seconds=tally.phase_seconds,
+    )
+
+
+def _analyze(rows: dict[str, int]) -> None:
+    """Refresh the planner's statistics for the tables just filled.
+
+    Without it the first queries after a large seed may plan for empty
+    tables (autovacuum analyses them later, or mid-load) and pick nested
+    loops over hundreds of thousands of rows. ANALYZE needs the table's
+    owner, hence the `owner` alias.
+    """
+    with connections["owner"].cursor() as cursor:
+        for table in sorted(t for t, n in rows.items() if n):
+            cursor.execute(f"ANALYZE {connections['owner'].ops.quote_name(table)}")
 
 
 @contextmanager
-def _phase(name: str, total: int, using: str, rows: dict[str, int]):
+def _phase(name: str, total: int, using: str, tally: _Tally):
     # disable=None: a bar on a terminal, silence in logs and test runs.
     progress = tqdm(
         total=total,
@@ -64,12 +98,16 @@ def _phase(name: str, total: int, using: str, rows: dict[str, int]):
         file=sys.stderr,
         disable=None,
     )
+    started = time.monotonic()
     try:
         with (
             progress,
             transaction.atomic(using=using),
             connections[using].cursor() as cursor,
         ):
+            # A bulk load is no request: shop_app's 30 s statement_timeout
+            # (scripts/sql/roles.sql) would cut a large phase's COMMIT short.
+            cursor.execute("SELECT set_config('statement_timeout', '0', true)")
             writer = CopyWriter(cursor, progress)
             yield writer
     except DatabaseError as exc:
@@ -78,4 +116,5 @@ def _phase(name: str, total: int, using: str, rows: dict[str, int]):
             f"{str(exc).strip()}. Earlier phases are committed: run the command "
             "again with --reset."
         ) from exc
-    rows.update(writer.counts)
+    tally.rows.update(writer.counts)
+    tally.phase_seconds[name] = time.monotonic() - started

@@ -11,6 +11,7 @@ from catalog.models import (
     StockLevel,
     Warehouse,
 )
+from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
 from shop.accounts.models import Address, Customer, User
 
 SEEDED_MODELS = (
@@ -23,6 +24,11 @@ SEEDED_MODELS = (
     ProductVariant,
     StockLevel,
     Review,
+    Coupon,
+    Order,
+    OrderLine,
+    Payment,
+    CouponRedemption,
 )
 RESET_LOCK_TIMEOUT = "5s"
 
@@ -44,9 +50,10 @@ def truncate_seeded_tables(using: str = "owner") -> None:
     """Empty every seeded table, and what points at them, and restart their ids.
 
     Runs as shop_owner: TRUNCATE is not a right shop_app has, by design.
-    CASCADE also empties tables that reference these (auth tokens, orders),
-    which is what a reset of demo data means. RESTART IDENTITY makes a
-    reseed hand out the same ids as the first seed.
+    CASCADE also empties tables that reference these (auth tokens, carts,
+    idempotency keys, the stock ledger), which is what a reset of demo data
+    means. RESTART IDENTITY makes a reseed hand out the same ids as the
+    first seed, for the cascaded tables too.
     """
     statement = sql.SQL("TRUNCATE {tables} RESTART IDENTITY CASCADE").format(
         tables=sql.SQL(", ").join(

@@ -8,13 +8,16 @@ aliases (tests/dbs.py explains why `owner` must be among them).
 import hashlib
 import io
 import re
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.postgres.search import SearchQuery
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connections
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
 
 from catalog.models import (
     Category,
@@ -24,17 +27,39 @@ from catalog.models import (
     StockLevel,
     Warehouse,
 )
+from orders.models import (
+    Coupon,
+    CouponRedemption,
+    Order,
+    OrderLine,
+    Payment,
+    StockMovement,
+)
 from shop.accounts.models import Address, Customer, User
 from shop.seeding import DEMO_LOGINS, SCALES, Plan, plan_for
+from shop.seeding import orders as seeding_orders
 from shop.seeding import runner as seeding_runner
 from shop.seeding import tables as seeding_tables
+from shop.seeding.coupons import COUPONS
+from shop.seeding.determinism import BASE_TIME
 from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT
 from shop.seeding.vocabulary import CATEGORY_TREE
 from tests.catalog.factories import ProductFactory
 from tests.dbs import ALL_DATABASES
+from tests.orders.factories import CouponFactory, OrderFactory
 
 seeds_database = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 SMALL = SCALES["small"]
+MID_SIZE = plan_for(
+    "large",
+    products=3_000,
+    variants=9_500,
+    customers=1_000,
+    reviews=4_000,
+    orders=4_000,
+)
+SHIPPING = ("ship_line1", "ship_line2", "ship_city", "ship_postal_code")
+SHIPPING += ("ship_country",)
 
 
 def seed(*args, **options):
@@ -44,8 +69,30 @@ def seed(*args, **options):
     return out.getvalue()
 
 
+def seed_plan(plan: Plan):
+    """Run the command with every count of `plan`, through the large path."""
+    return seed(
+        scale="large",
+        products=plan.products,
+        variants=plan.variants,
+        customers=plan.customers,
+        reviews=plan.reviews,
+        orders=plan.orders,
+    )
+
+
+def fetch(sql, params=None):
+    with connections["default"].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def sorted_values(manager, *fields):
+    return manager.order_by(*fields).values_list(*fields)
+
+
 def fingerprint():
-    """Hash every seeded value that the seed decides: names, SKUs, prices, stock."""
+    """Hash every value the seed decides: names, SKUs, prices, stock, orders."""
     parts = [
         StockLevel.objects.order_by("variant__sku", "warehouse__code").values_list(
             "variant__product__category__slug",
@@ -75,6 +122,51 @@ def fingerprint():
         Review.objects.order_by("customer__user__email", "product__slug").values_list(
             "customer__user__email", "product__slug", "rating", "title", "created_at"
         ),
+        # Sorted by every value, not by id: the first seed in a test database
+        # does not start its ids at 1 (only --reset restarts them).
+        sorted_values(
+            Order.objects,
+            "created_at",
+            "customer__user__email",
+            "status",
+            "subtotal",
+            "discount",
+            "total",
+            "coupon__code",
+            *SHIPPING,
+            "updated_at",
+            "paid_at",
+            "cancelled_at",
+        ),
+        sorted_values(
+            OrderLine.objects,
+            "order__created_at",
+            "order__customer__user__email",
+            "sku",
+            "product_name",
+            "warehouse__code",
+            "unit_price",
+            "quantity",
+        ),
+        sorted_values(
+            Payment.objects,
+            "order__created_at",
+            "order__customer__user__email",
+            "created_at",
+            "status",
+            "amount",
+            "gateway_reference",
+        ),
+        sorted_values(
+            Coupon.objects,
+            "code",
+            "percent_off",
+            "valid_from",
+            "valid_until",
+            "usage_limit",
+            "times_used",
+            "is_active",
+        ),
     ]
     return hashlib.sha256(repr([list(part) for part in parts]).encode()).hexdigest()
 
@@ -90,6 +182,11 @@ def assert_counts_match(plan: Plan):
     assert Customer.objects.count() == plan.customers + 1
     assert Address.objects.count() == plan.customers + 1 + second_addresses
     assert Review.objects.count() == plan.reviews
+    assert Order.objects.count() == plan.orders
+    assert plan.orders <= OrderLine.objects.count() <= 5 * plan.orders
+    cancelled = Order.objects.filter(status="cancelled").count()
+    assert Payment.objects.count() == plan.orders + cancelled
+    assert Coupon.objects.count() == len(COUPONS)
 
 
 @seeds_database
@@ -182,6 +279,17 @@ def test_the_same_seed_gives_the_same_rows():
 
 
 @seeds_database
+def test_order_batches_do_not_change_the_rows(monkeypatch):
+    seed(scale="small")
+    first = fingerprint()
+
+    monkeypatch.setattr(seeding_orders, "ORDERS_PER_BATCH", 7)
+    seed(scale="small", reset=True)
+
+    assert fingerprint() == first
+
+
+@seeds_database
 def test_if_empty_leaves_a_seeded_database_alone():
     seed(scale="small")
     before = fingerprint()
@@ -212,14 +320,27 @@ def test_refuses_a_non_empty_database_without_reset_or_if_empty():
 
 
 @seeds_database
+def test_a_stray_coupon_counts_as_data_and_reset_removes_it():
+    CouponFactory(code="WELCOME10")
+
+    with pytest.raises(CommandError, match="orders_coupon"):
+        seed(scale="small")
+
+    seed(scale="small", reset=True)
+    assert_counts_match(SMALL)
+
+
+@seeds_database
 def test_reset_replaces_whatever_was_there():
     stray = ProductFactory(name="Not seeded")
     seed(scale="small", reset=True)
 
     assert not Product.objects.filter(pk=stray.pk, name="Not seeded").exists()
     assert_counts_match(SMALL)
-    # RESTART IDENTITY: the first seeded product got the first id again.
+    # RESTART IDENTITY: the first seeded product got the first id again, and
+    # so did the oldest order.
     assert Product.objects.order_by("pk").first().pk == 1
+    assert Order.objects.order_by("created_at").first().pk == 1
 
 
 @seeds_database
@@ -249,30 +370,253 @@ def test_the_app_keeps_inserting_after_a_seed():
 
     # Seeded keys came from the sequences, so the next INSERT does not collide.
     product = ProductFactory()
+    order = OrderFactory(customer=Customer.objects.first())
+    coupon = CouponFactory()
 
     assert product.pk > SMALL.products
+    assert order.pk > SMALL.orders
+    assert coupon.pk > len(COUPONS)
 
 
 @seeds_database
-def test_a_mid_size_plan_takes_the_same_path_as_large():
-    plan = plan_for(
-        "large", products=3_000, variants=9_500, customers=1_000, reviews=4_000
-    )
+def test_a_mid_size_plan_takes_the_same_path_as_large(monkeypatch):
+    # Several batches of orders, as the large scale writes them.
+    monkeypatch.setattr(seeding_orders, "ORDERS_PER_BATCH", 1_500)
 
-    seed(
-        scale="large",
-        products=plan.products,
-        variants=plan.variants,
-        customers=plan.customers,
-        reviews=plan.reviews,
-    )
+    seed_plan(MID_SIZE)
 
-    assert_counts_match(plan)
+    assert_counts_match(MID_SIZE)
     per_product = Product.objects.annotate(n=Count("variants")).aggregate(
         low=Count("pk", filter=Q(n=1)), high=Count("pk", filter=Q(n=5))
     )
     assert per_product["low"] > 0
     assert per_product["high"] > 0
+    assert_order_history_is_realistic(MID_SIZE)
+
+
+def assert_order_history_is_realistic(plan: Plan):
+    """Statuses, line counts and skews in the proportions analytics expects."""
+    shares = {
+        row["status"]: row["n"] / plan.orders
+        for row in Order.objects.values("status").annotate(n=Count("pk"))
+    }
+    assert set(shares) == {"paid", "cancelled", "failed"}  # none left pending
+    assert 0.80 <= shares["paid"] <= 0.90
+    assert 0.04 <= shares["cancelled"] <= 0.10
+    assert 0.05 <= shares["failed"] <= 0.11
+    assert 2.2 <= OrderLine.objects.count() / plan.orders <= 2.8
+    # Regulars: the busiest 5% of customers place a far larger share of orders.
+    per_customer = sorted(
+        Order.objects.values("customer")
+        .annotate(n=Count("pk"))
+        .values_list("n", flat=True),
+        reverse=True,
+    )
+    assert sum(per_customer[: plan.customers // 20]) >= 0.25 * plan.orders
+    assert per_customer[len(per_customer) // 2] <= 3
+    # Bestsellers: the top 1% of products sell over a fifth of all units.
+    units = sorted(
+        OrderLine.objects.values("variant__product")
+        .annotate(n=Sum("quantity"))
+        .values_list("n", flat=True),
+        reverse=True,
+    )
+    assert sum(units[: plan.products // 100]) >= 0.2 * sum(units)
+    assert len(units) < plan.products  # and some products never sold
+    # Customers who moved: the snapshot keeps where earlier parcels went.
+    assert 0.02 <= shipped_elsewhere_share() <= 0.10
+    # The holiday season outsells the summer.
+    december = Order.objects.filter(created_at__month=12).count()
+    july = Order.objects.filter(created_at__month=7).count()
+    assert december > 1.5 * july
+
+
+@seeds_database
+def test_every_order_subtotal_equals_its_lines_total():
+    seed(scale="small")
+
+    # orders_order_lines_total() (orders/sql/functions/) is what the stored
+    # subtotal must equal; one query checks every order against it.
+    [(orders, mismatched, lineless)] = fetch(
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE subtotal <> orders_order_lines_total(id)),"
+        " count(*) FILTER (WHERE NOT EXISTS"
+        "  (SELECT 1 FROM orders_order_line AS l WHERE l.order_id = o.id))"
+        " FROM orders_order AS o"
+    )
+    assert orders == SMALL.orders
+    assert mismatched == 0
+    assert lineless == 0
+    assert not Order.objects.exclude(total=F("subtotal") - F("discount")).exists()
+    assert not Order.objects.filter(coupon=None).exclude(discount=0).exists()
+    cent = Decimal("0.01")
+    for order in Order.objects.exclude(coupon=None).select_related("coupon"):
+        expected = order.subtotal * order.coupon.percent_off / 100
+        assert order.discount == expected.quantize(cent, rounding=ROUND_HALF_UP)
+    assert Order.objects.exclude(coupon=None).exclude(discount=0).exists()
+
+
+@seeds_database
+def test_payments_and_timestamps_match_each_orders_status():
+    seed(scale="small")
+
+    expected = {
+        "paid": ["captured"],
+        "failed": ["declined"],
+        "cancelled": ["captured", "refunded"],
+    }
+    rows = fetch(
+        "SELECT o.status, array_agg(p.status ORDER BY p.created_at),"
+        " bool_and(p.amount = o.total)"
+        " FROM orders_order AS o JOIN orders_payment AS p ON p.order_id = o.id"
+        " GROUP BY o.id"
+    )
+    assert len(rows) == SMALL.orders
+    for status, payments, amounts_match in rows:
+        assert payments == expected[status]
+        assert amounts_match
+    settled = Order.objects.filter(status__in=["paid", "cancelled"])
+    assert not settled.filter(paid_at__lte=F("created_at")).exists()
+    assert not Order.objects.filter(status="failed", paid_at__isnull=False).exists()
+    assert (
+        not Order.objects.exclude(status="cancelled")
+        .exclude(cancelled_at=None)
+        .exists()
+    )
+    cancelled = Order.objects.filter(status="cancelled")
+    assert not cancelled.exclude(cancelled_at__gt=F("paid_at")).exists()
+    assert not cancelled.exclude(updated_at=F("cancelled_at")).exists()
+    assert not Order.objects.filter(updated_at__gt=BASE_TIME).exists()
+    # The gateway's references are unique, like a real gateway's.
+    captured = Payment.objects.exclude(status="refunded")
+    references = captured.values_list("gateway_reference", flat=True)
+    assert len(set(references)) == captured.count()
+
+
+@seeds_database
+def test_coupons_stay_within_their_limits_and_match_their_orders():
+    seed(scale="small")
+
+    assert not Coupon.objects.filter(times_used__gt=F("usage_limit")).exists()
+    coupons = Coupon.objects.annotate(redeemed=Count("redemptions"))
+    assert not coupons.exclude(times_used=F("redeemed")).exists()
+    # Black Friday ran out at every scale.
+    assert coupons.filter(
+        usage_limit=F("times_used"), code__startswith="BLACK"
+    ).exists()
+    redemptions = CouponRedemption.objects.select_related("order", "coupon")
+    assert redemptions.exists()
+    for redemption in redemptions:
+        order, coupon = redemption.order, redemption.coupon
+        assert order.coupon_id == coupon.pk
+        assert order.customer_id == redemption.customer_id
+        assert order.status in ("paid", "cancelled")
+        assert coupon.valid_from <= order.created_at < coupon.valid_until
+    # A settled order with a coupon redeemed it; a failed checkout handed the
+    # use back (orders/services/checkout.py) but keeps its discount.
+    with_coupon = Order.objects.exclude(coupon=None)
+    assert not with_coupon.filter(
+        status__in=["paid", "cancelled"], redemption=None
+    ).exists()
+    assert not with_coupon.filter(status="failed", redemption__isnull=False).exists()
+
+
+@seeds_database
+def test_order_snapshots_match_the_catalogue_when_sold():
+    seed(scale="small")
+
+    lines = OrderLine.objects.all()
+    assert not lines.exclude(sku=F("variant__sku")).exists()
+    assert not lines.exclude(product_name=F("variant__product__name")).exists()
+    # Prices changed over two years: most lines sold at today's price, not all.
+    repriced = lines.exclude(unit_price=F("variant__price")).count()
+    assert 0 < repriced < lines.count() / 2
+    repriced_variants = lines.exclude(unit_price=F("variant__price")).values("variant")
+    assert lines.filter(
+        variant__in=repriced_variants, unit_price=F("variant__price")
+    ).exists()
+    # Lines come from a warehouse that stocks the variant.
+    stocked_there = StockLevel.objects.filter(
+        variant=OuterRef("variant"), warehouse=OuterRef("warehouse")
+    )
+    assert not lines.exclude(Exists(stocked_there)).exists()
+    assert not Order.objects.filter(
+        Q(ship_line1="") | Q(ship_city="") | Q(ship_postal_code="")
+    ).exists()
+
+
+def shipped_elsewhere_share():
+    """Return the share of orders not shipped to their customer's default address."""
+    [(share,)] = fetch(
+        "SELECT avg((("
+        "  o.ship_line1, o.ship_line2, o.ship_city, o.ship_postal_code,"
+        "  o.ship_country"
+        " ) IS DISTINCT FROM ("
+        "  a.line1, a.line2, a.city, a.postal_code, a.country"
+        " ))::int)"
+        " FROM orders_order AS o"
+        " JOIN accounts_address AS a"
+        "  ON a.customer_id = o.customer_id AND a.is_default"
+    )
+    return share
+
+
+@seeds_database
+def test_customers_who_moved_keep_their_old_address_on_past_orders():
+    seed(scale="small")
+
+    assert shipped_elsewhere_share() > 0
+    defaults = {
+        address.customer_id: tuple(getattr(address, field[5:]) for field in SHIPPING)
+        for address in Address.objects.filter(is_default=True)
+    }
+    shipped_to = {}
+    for customer_id, *address in Order.objects.order_by("created_at").values_list(
+        "customer_id", *SHIPPING
+    ):
+        shipped_to.setdefault(customer_id, []).append(tuple(address))
+    for customer_id, addresses in shipped_to.items():
+        # One move at most: an old address first, then today's default.
+        moves = sum(1 for a, b in pairwise(addresses) if a != b)
+        assert moves <= 1
+        assert moves == 0 or addresses[-1] == defaults[customer_id]
+
+
+@seeds_database
+def test_orders_fall_in_the_two_years_after_their_customer_and_product():
+    seed(scale="small")
+
+    span = Order.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+    assert span["first"] >= BASE_TIME - timedelta(days=730)
+    assert span["last"] < BASE_TIME
+    assert span["last"] - span["first"] > timedelta(days=600)
+    assert not Order.objects.filter(created_at__lt=F("customer__created_at")).exists()
+    assert not OrderLine.objects.filter(
+        order__created_at__lt=F("variant__product__created_at")
+    ).exists()
+    # The demo customer starts with no history, as with reviews.
+    demo = DEMO_LOGINS[1].email
+    assert not Order.objects.filter(customer__user__email=demo).exists()
+    # Ids grow with time, as in a live shop.
+    by_time = list(Order.objects.order_by("created_at", "pk").values_list("pk"))
+    assert by_time == sorted(by_time)
+
+
+@seeds_database
+def test_the_order_history_leaves_stock_and_its_ledger_alone():
+    seed(scale="small")
+
+    # The only ledger rows are the catalogue's opening balances, written by
+    # the trigger as stock was copied in; past orders add none.
+    movements = StockMovement.objects.all()
+    stocked = StockLevel.objects.exclude(quantity_on_hand=0, reserved=0)
+    assert movements.count() == stocked.count()
+    assert set(movements.values_list("reason", flat=True)) == {"initial"}
+    assert not movements.exclude(order=None).exists()
+    assert not movements.exclude(
+        on_hand_delta=F("stock_level__quantity_on_hand"),
+        reserved_delta=F("stock_level__reserved"),
+    ).exists()
 
 
 @seeds_database
@@ -293,12 +637,31 @@ def test_a_failed_phase_leaves_nothing_half_written(monkeypatch):
     assert Customer.objects.count() == SMALL.customers + 1
 
 
+@seeds_database
+def test_a_failed_orders_phase_leaves_no_order_history(monkeypatch):
+    def write_the_history_then_fail(writer, **kwargs):
+        real_seed_orders(writer, **kwargs)
+        raise IntegrityError("simulated failure after writing orders")
+
+    real_seed_orders = seeding_runner.seed_orders
+    monkeypatch.setattr(seeding_runner, "seed_orders", write_the_history_then_fail)
+
+    with pytest.raises(CommandError, match=r"orders phase.*--reset"):
+        seed(scale="small")
+
+    for model in (Coupon, Order, OrderLine, Payment, CouponRedemption):
+        assert not model.objects.exists()
+    assert Review.objects.count() == SMALL.reviews
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
         {"variants": 10},  # fewer variants than products
         {"variants": 5_000},  # more than five per product
         {"reviews": 1_000_000},  # more than customer x product pairs allow
+        {"customers": 0, "reviews": 0},  # orders with nobody to place them
+        {"orders": -1},
     ],
 )
 def test_impossible_plans_are_refused_before_touching_the_database(overrides):

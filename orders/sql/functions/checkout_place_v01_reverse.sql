@@ -1,0 +1,1 @@
+DROP FUNCTION orders_checkout_place(bigint, text, text, text, text, text);

@@ -56,7 +56,7 @@ class CartItem(models.Model):
 
 
 class Coupon(models.Model):
-    code = models.CharField(max_length=32, unique=True)
+    code = models.CharField(max_length=32)
     percent_off = models.SmallIntegerField()
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
@@ -67,6 +67,7 @@ class Coupon(models.Model):
     class Meta:
         db_table = "orders_coupon"
         constraints = [
+            models.UniqueConstraint(fields=["code"], name="orders_coupon_code_uniq"),
             models.CheckConstraint(
                 condition=Q(percent_off__gte=1) & Q(percent_off__lte=100),
                 name="orders_coupon_percent_1_to_100",
@@ -145,9 +146,22 @@ class Order(models.Model):
                 condition=Q(ship_country__regex=r"^[A-Z]{2}$"),
                 name="orders_order_ship_country_iso2",
             ),
+            # Paid and later cancelled orders were paid; pending and failed
+            # ones never were.
             models.CheckConstraint(
-                condition=~Q(status="paid") | Q(paid_at__isnull=False),
-                name="orders_order_paid_has_paid_at",
+                condition=Q(status__in=["paid", "cancelled"], paid_at__isnull=False)
+                | Q(status__in=["pending", "failed"], paid_at__isnull=True),
+                name="orders_order_paid_at_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled", cancelled_at__isnull=False)
+                | (~Q(status="cancelled") & Q(cancelled_at__isnull=True)),
+                name="orders_order_cancelled_at_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=(Q(paid_at__isnull=True) | Q(paid_at__gte=F("created_at")))
+                & (Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=F("paid_at"))),
+                name="orders_order_timestamps_in_order",
             ),
         ]
         indexes = [

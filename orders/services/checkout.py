@@ -15,7 +15,7 @@ releases it. See docs/chapters/10-transactions.md.
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from orders.services.stock import apply_deltas, release_lines, sell_lines
 from shop.db_context import customer_transaction, set_locals
 from shop.db_retry import retry_on_conflict
 from shop.errors import ShopError
+from shop.sql_files import read_sql
 
 CENT = Decimal("0.01")
 
@@ -274,10 +275,7 @@ def _settle(customer_id, key_id, placed: _Placed, result) -> CheckoutResult:
                 status=Order.Status.PAID, paid_at=timezone.now()
             )
             order.status = Order.Status.PAID
-            CartItem.objects.filter(
-                cart__customer_id=customer_id,
-                variant_id__in=[line.variant_id for line in lines],
-            ).delete()
+            _cart_consume(customer_id, lines)
             status, body = 201, order_body(order, lines, placed.coupon_note)
         else:
             set_locals({"app.order_id": str(order.pk), "app.stock_reason": "release"})
@@ -300,6 +298,16 @@ def _settle(customer_id, key_id, placed: _Placed, result) -> CheckoutResult:
             customer_id=customer_id, key_id=key_id, status=status, body=body
         )
     return CheckoutResult(status, body)
+
+
+def _cart_consume(customer_id: int, lines) -> None:
+    params = {
+        "customer_id": customer_id,
+        "variant_ids": [line.variant_id for line in lines],
+        "quantities": [line.quantity for line in lines],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(read_sql("orders/sql/queries/cart_consume_v01.sql"), params)
 
 
 def _return_coupon(order: Order) -> None:

@@ -249,3 +249,22 @@ def test_checkout_runs_the_same_number_of_statements_for_any_cart_size(shopper, 
 
 
 STATEMENTS_PER_CHECKOUT = 27
+
+
+def test_units_added_while_paying_stay_in_the_cart(
+    shopper, customer, stocked_sku, settings
+):
+    """Checkout removes what it sold, not the whole line."""
+    from orders.models import CartItem
+
+    add(shopper, stocked_sku, 2)
+
+    def add_one_more_during_payment(token):
+        CartItem.objects.filter(cart__customer=customer).update(quantity=3)
+
+    settings.PAYMENT_GATEWAY_HOOK = add_one_more_during_payment
+    response = checkout(shopper)
+
+    assert response.status_code == 201
+    assert response.json()["lines"][0]["quantity"] == 2
+    assert [i["quantity"] for i in shopper.get("/api/v1/cart/").json()["items"]] == [1]

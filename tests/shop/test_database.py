@@ -64,6 +64,37 @@ def test_every_foreign_key_has_the_models_on_delete_in_the_database():
     assert mismatches == []
 
 
+def test_every_constraint_of_ours_has_a_readable_name():
+    """No hashed or automatic names: a violation message names the rule."""
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, contype FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace AND contype <> 'p' "
+            "AND split_part(conrelid::regclass::text, '_', 1) = ANY(%s)",
+            [sorted(OUR_APPS)],
+        )
+        rows = cursor.fetchall()
+    assert rows, "no constraints found"
+    # Django's own many-to-many tables for auth groups and permissions are
+    # plumbing the shop does not define; a one-to-one's implied UNIQUE keeps
+    # PostgreSQL's readable <table>_<column>_key name.
+    plumbing = {"accounts_user_groups", "accounts_user_user_permissions"}
+    unreadable = [
+        (table, name)
+        for table, name, kind in rows
+        if table not in plumbing
+        and (
+            not name.startswith(table.split("_")[0] + "_")
+            or (kind == "f" and not name.endswith("_fk"))
+            or any(
+                len(part) == 8 and part.isalnum() and not part.isalpha()
+                for part in name.split("_")
+            )
+        )
+    ]
+    assert unreadable == []
+
+
 @pytest.mark.django_db(transaction=True, databases=["default", "owner", "replica"])
 def test_the_replica_streams_what_the_primary_commits():
     from tests.catalog.factories import CategoryFactory

@@ -27,13 +27,13 @@ BEGIN
         EXIT WHEN v_batch IS NULL;
 
         PERFORM set_config('app.stock_reason', 'stale_release', true);
-        -- Lock stock rows in id order, as checkout does, so the two never
-        -- wait on each other in a cycle.
+        -- Lock stock rows in (variant, warehouse) order, the order of
+        -- orders/locks.py, so this and a checkout never wait in a cycle.
         PERFORM 1 FROM catalog_stock_level AS s
         WHERE (s.variant_id, s.warehouse_id) IN (
             SELECT l.variant_id, l.warehouse_id FROM orders_order_line AS l
             WHERE l.order_id = ANY (v_batch))
-        ORDER BY s.id
+        ORDER BY s.variant_id, s.warehouse_id
         FOR UPDATE;
 
         -- One UPDATE per order, so the ledger trigger can tag each movement

@@ -1,6 +1,6 @@
 """The `lab` framework: live demonstrations of each chapter against the real database.
 
-A lab is a function registered with `@lab(...)` in an app's `labs.py`. It gets
+A lab is a function registered with `@lab(...)` in an app's `labs` package. It gets
 a `Narrator` that prints what it does (prose, the exact SQL with its
 parameters, the rows that came back) and checks what should have happened.
 If the phenomenon did not show, the lab raises `LabFailed` and

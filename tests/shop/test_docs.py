@@ -22,7 +22,16 @@ from shop import erd, lab
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-TOP_LEVEL_DIRS = ("shop", "catalog", "orders", "analytics", "scripts", "tests", "docs")
+TOP_LEVEL_DIRS = (
+    "shop",
+    "catalog",
+    "orders",
+    "analytics",
+    "scripts",
+    "tests",
+    "docs",
+    "bench",
+)
 ROOT_FILES = (
     "Makefile",
     "docker-compose.yml",

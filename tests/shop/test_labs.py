@@ -28,6 +28,12 @@ EXPECTED_LABS = {
     "er-diagram",
     "orm-vs-sql",
     "zero-downtime",
+    "ledger-trigger",
+    "savepoint",
+    "lost-update",
+    "isolation",
+    "deadlock",
+    "skip-locked",
 }
 
 ROW_COUNTS_SQL = """
@@ -40,6 +46,15 @@ UNION ALL SELECT 'catalog_product_variant', count(*) FROM catalog_product_varian
 UNION ALL SELECT 'catalog_warehouse', count(*) FROM catalog_warehouse
 UNION ALL SELECT 'catalog_stock_level', count(*) FROM catalog_stock_level
 UNION ALL SELECT 'catalog_review', count(*) FROM catalog_review
+UNION ALL SELECT 'orders_cart', count(*) FROM orders_cart
+UNION ALL SELECT 'orders_cart_item', count(*) FROM orders_cart_item
+UNION ALL SELECT 'orders_coupon', count(*) FROM orders_coupon
+UNION ALL SELECT 'orders_coupon_redemption', count(*) FROM orders_coupon_redemption
+UNION ALL SELECT 'orders_order', count(*) FROM orders_order
+UNION ALL SELECT 'orders_order_line', count(*) FROM orders_order_line
+UNION ALL SELECT 'orders_payment', count(*) FROM orders_payment
+UNION ALL SELECT 'orders_idempotency_key', count(*) FROM orders_idempotency_key
+UNION ALL SELECT 'orders_stock_movement', count(*) FROM orders_stock_movement
 """
 
 

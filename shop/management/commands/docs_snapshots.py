@@ -1,15 +1,16 @@
-"""python manage.py docs_snapshots [--check] [--labs]: SQL captured for the chapters.
+"""python manage.py docs_snapshots [--check] [--labs [NAME ...]]: SQL for the chapters.
 
 The chapters never retype SQL. They include files under docs/snippets/ that
 this command writes from the running code: the DDL that `sqlmigrate` prints
 for a migration (whole, and regrouped per table), the SQL a selector's
-QuerySet sends, the ER diagram. A test runs `--check`, so a model or selector
-that changes without its snapshot fails the suite instead of leaving a
-chapter that describes code which no longer exists.
+QuerySet sends, the row locks orders/locks.py takes, the ER diagram. A test
+runs `--check`, so a model or selector that changes without its snapshot
+fails the suite instead of leaving a chapter that describes code which no
+longer exists.
 
-`--labs` also writes lab transcripts (lab-NAME.txt). They hold LSNs,
-transaction ids and timings that differ on every run, so `--check` leaves
-them alone.
+`--labs` also writes lab transcripts (lab-NAME.txt), of every lab or only of
+the ones named. They hold LSNs, transaction ids and timings that differ on
+every run, so `--check` leaves them alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import base64
 import io
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -25,9 +27,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlparse
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from shop import erd
@@ -46,6 +49,7 @@ GENERATED = (
     "ddl-*.sql",
     "selector-*.sql",
     "orm-*.sql",
+    "locks-*.sql",
 )
 # Migrations shown whole, and the ones regrouped into ddl-<table>.sql files.
 MIGRATIONS = [
@@ -89,6 +93,10 @@ def snapshots() -> list[Snapshot]:
     result.append(
         Snapshot("orm-category-price-summary.sql", category_price_summary_sql)
     )
+    result.append(Snapshot("locks-stock-levels.sql", stock_levels_lock_sql))
+    result.append(Snapshot("locks-cart.sql", cart_lock_sql))
+    result.append(Snapshot("locks-order.sql", order_lock_sql))
+    result.append(Snapshot("orm-reserve-conditional.sql", reserve_conditional_sql))
     return result
 
 
@@ -257,6 +265,75 @@ def product_next_page_sql() -> str:
     )
 
 
+# Transaction control around the statement of interest: BEGIN/COMMIT when the
+# command runs in autocommit, savepoints when a test has a transaction open.
+TRANSACTION_CONTROL = re.compile(r"^(?:BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b")
+
+
+def rolled_back_sql(func, source: str, *, using: str = "default") -> str:
+    """Run `func` in a transaction that is rolled back; return the SQL it sent.
+
+    For code that only runs inside a transaction (SELECT ... FOR UPDATE) or
+    that writes: the statements are captured as the server received them,
+    and nothing they did survives. A missing row is fine: only the SQL counts.
+    """
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        with (
+            CaptureQueriesContext(connection) as captured,
+            suppress(ObjectDoesNotExist),
+        ):
+            func()
+        transaction.set_rollback(True, using=using)
+    statements = [
+        query["sql"]
+        for query in captured.captured_queries
+        if not TRANSACTION_CONTROL.match(query["sql"])
+    ]
+    # sqlparse reads FOR and UPDATE as two clauses and breaks the line there.
+    body = "\n\n".join(
+        re.sub(r"\bFOR\s+UPDATE\b", "FOR UPDATE", pretty_sql(sql)) + ";"
+        for sql in statements
+    )
+    return with_header(source, body)
+
+
+def stock_levels_lock_sql() -> str:
+    from orders.locks import stock_levels_lock
+
+    return rolled_back_sql(
+        lambda: stock_levels_lock(variant_ids=[2, 1]),
+        "orders.locks.stock_levels_lock(variant_ids=[2, 1]), in a transaction",
+    )
+
+
+def cart_lock_sql() -> str:
+    from orders.locks import cart_lock
+
+    return rolled_back_sql(
+        lambda: cart_lock(customer_id=1),
+        "orders.locks.cart_lock(customer_id=1), in a transaction",
+    )
+
+
+def order_lock_sql() -> str:
+    from orders.locks import order_lock
+
+    return rolled_back_sql(
+        lambda: order_lock(order_id=1),
+        "orders.locks.order_lock(order_id=1), in a transaction",
+    )
+
+
+def reserve_conditional_sql() -> str:
+    from orders.strategies import reserve_conditional
+
+    return rolled_back_sql(
+        lambda: reserve_conditional(level_id=1, quantity=2),
+        "orders.strategies.reserve_conditional(level_id=1, quantity=2), rolled back",
+    )
+
+
 class Command(BaseCommand):
     help = "Write the SQL and diagrams the docs include (docs/snippets/)."
 
@@ -268,8 +345,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--labs",
-            action="store_true",
-            help="also run every lab and write its transcript to lab-NAME.txt",
+            nargs="*",
+            metavar="NAME",
+            help="also run the labs (all, or the ones named) and write each "
+            "transcript to lab-NAME.txt",
         )
 
     def handle(self, *args, check, labs, **options):
@@ -297,15 +376,22 @@ class Command(BaseCommand):
                 f"stale docs snapshots in docs/snippets/: {', '.join(stale)}. "
                 "Run `python manage.py docs_snapshots` and commit the result."
             )
-        if labs and not check:
-            self.write_lab_transcripts()
+        if labs is not None and not check:
+            self.write_lab_transcripts(labs)
         self.stdout.write("docs snapshots are current")
 
-    def write_lab_transcripts(self):
+    def write_lab_transcripts(self, names):
         from shop import lab
 
+        registered = lab.discover()
+        unknown = [name for name in names if name not in registered]
+        if unknown:
+            raise CommandError(
+                f"unknown lab(s): {', '.join(unknown)}. "
+                "Run `python manage.py lab --list`."
+            )
         failed = []
-        for name in lab.discover():
+        for name in names or registered:
             path = SNIPPETS_DIR / f"lab-{name}.txt"
             try:
                 text = lab.transcript(name)

@@ -1,0 +1,32 @@
+"""The orders labs: the stock ledger trigger and a procedure (09), savepoints
+(10), lost updates and isolation levels (11), deadlocks and SKIP LOCKED (12).
+
+One module per lab, named after it; importing this package registers them
+all. _common.py holds what several labs share: the rows they work on, their
+cleanup, the extra sessions, and waiting for a lock.
+
+Labs about one session work inside a transaction they roll back. Labs about
+two sessions need rows that both sessions can see, so they commit a few rows
+named after the lab (`lab-11-iso...`, `LAB-11-ISO...`) and delete them in
+`finally`; a killed run's leftovers are deleted when the lab starts again.
+Every session gets a short lock_timeout: a lab that goes wrong fails in
+seconds instead of hanging.
+"""
+
+from orders.labs import (
+    deadlock,
+    isolation,
+    ledger_trigger,
+    lost_update,
+    savepoint,
+    skip_locked,
+)
+
+__all__ = [
+    "deadlock",
+    "isolation",
+    "ledger_trigger",
+    "lost_update",
+    "savepoint",
+    "skip_locked",
+]

@@ -1,0 +1,298 @@
+"""What several orders labs share: the rows they work on, committed under
+names made from the lab's tag (_names) so that _committed_rows can delete
+them; extra sessions; statements that wait for a lock; and the SQL they show.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal
+
+import psycopg
+import sqlparse
+
+from shop.lab import LabFailed, Narrator, connect
+
+# A category, a product with `variants` variants, a warehouse, and one stock
+# row per variant, in one statement; returns the stock rows.
+STOCK_ROWS_SQL = """
+WITH category AS (
+    INSERT INTO catalog_category (name, slug)
+    VALUES (%(name)s, %(slug)s)
+    RETURNING id
+), product AS (
+    INSERT INTO catalog_product
+        (category_id, name, slug, description, is_active, created_at, updated_at)
+    SELECT id, %(name)s, %(slug)s, '', true, now(), now() FROM category
+    RETURNING id
+), warehouse AS (
+    INSERT INTO catalog_warehouse (code, name, is_default)
+    VALUES (%(code)s, %(name)s, false)
+    RETURNING id
+), variant AS (
+    INSERT INTO catalog_product_variant (product_id, sku, name, price, is_active)
+    SELECT product.id, %(code)s || '-' || n, '', %(price)s, true
+    FROM product, generate_series(1, %(variants)s) AS n
+    RETURNING id, sku
+), stock AS (
+    INSERT INTO catalog_stock_level
+        (variant_id, warehouse_id, quantity_on_hand, reserved, updated_at)
+    SELECT variant.id, warehouse.id, %(on_hand)s, 0, now()
+    FROM variant, warehouse
+    RETURNING id, variant_id, warehouse_id, quantity_on_hand
+)
+SELECT stock.id AS stock_id, stock.variant_id, variant.sku, stock.warehouse_id,
+       stock.quantity_on_hand
+FROM stock JOIN variant ON variant.id = stock.variant_id
+ORDER BY stock.variant_id
+"""
+
+CUSTOMERS_SQL = """
+WITH new_user AS (
+    INSERT INTO accounts_user
+        (password, is_superuser, email, is_active, is_staff, date_joined)
+    SELECT '!', false, %(prefix)s || n || '@example.com', true, false, now()
+    FROM generate_series(1, %(count)s) AS n
+    RETURNING id, email
+), customer AS (
+    INSERT INTO accounts_customer (user_id, phone, created_at)
+    SELECT id, '', now() FROM new_user
+    RETURNING id, user_id
+)
+SELECT customer.id AS customer_id, new_user.email
+FROM customer JOIN new_user ON new_user.id = customer.user_id
+ORDER BY customer.id
+"""
+
+ORDERS_SQL = """
+INSERT INTO orders_order
+    (customer_id, status, subtotal, discount, total, ship_line1, ship_line2,
+     ship_city, ship_postal_code, ship_country, created_at, updated_at)
+SELECT %(customer_id)s, 'pending', %(amount)s, 0, %(amount)s, '1 Lab Street', '',
+       'Labville', '1000', 'US', now() - %(age)s::interval,
+       now() - %(age)s::interval
+FROM generate_series(1, %(count)s)
+RETURNING id
+"""
+
+
+COUPON_SQL = """
+INSERT INTO orders_coupon
+    (code, percent_off, valid_from, valid_until, usage_limit, times_used, is_active)
+VALUES (%(code)s, 10, now() - interval '1 day', now() + interval '1 day',
+        %(usage_limit)s, %(times_used)s, true)
+RETURNING id
+"""
+
+LEDGER_SQL = """
+SELECT stock_level_id, on_hand_delta, reserved_delta, reason, order_id
+FROM orders_stock_movement
+WHERE stock_level_id = ANY(%s)
+ORDER BY id
+"""
+
+READ_STOCK = "SELECT quantity_on_hand FROM catalog_stock_level WHERE id = %s"
+
+# Children before parents; deleting a user cascades to its customer, cart and
+# idempotency keys, deleting a stock row to its ledger.
+CLEANUP_STATEMENTS = [
+    (
+        "orders",
+        "DELETE FROM orders_order WHERE customer_id IN ("
+        " SELECT c.id FROM accounts_customer AS c"
+        " JOIN accounts_user AS u ON u.id = c.user_id WHERE u.email LIKE %(email)s)",
+    ),
+    (
+        "redemptions",
+        "DELETE FROM orders_coupon_redemption WHERE coupon_id IN ("
+        " SELECT id FROM orders_coupon WHERE code = %(code)s)",
+    ),
+    ("coupons", "DELETE FROM orders_coupon WHERE code = %(code)s"),
+    (
+        "stock rows",
+        "DELETE FROM catalog_stock_level WHERE warehouse_id IN ("
+        " SELECT id FROM catalog_warehouse WHERE code = %(code)s)",
+    ),
+    ("variants", "DELETE FROM catalog_product_variant WHERE sku LIKE %(sku)s"),
+    ("products", "DELETE FROM catalog_product WHERE slug = %(slug)s"),
+    ("categories", "DELETE FROM catalog_category WHERE slug = %(slug)s"),
+    ("warehouses", "DELETE FROM catalog_warehouse WHERE code = %(code)s"),
+    ("customers", "DELETE FROM accounts_user WHERE email LIKE %(email)s"),
+]
+
+
+def _names(tag: str) -> dict:
+    """The names a lab's rows carry, so that they can be found and deleted."""
+    code = f"LAB-{tag.upper()}"
+    return {
+        "name": f"Lab {tag}",
+        "slug": f"lab-{tag}",
+        "code": code,
+        "sku": f"{code}-%",
+        "email": f"lab-{tag}-%@example.com",
+        "email_prefix": f"lab-{tag}-",
+    }
+
+
+def _stock_params(tag: str, *, variants=1, on_hand=10) -> dict:
+    names = _names(tag)
+    return {
+        "name": names["name"],
+        "slug": names["slug"],
+        "code": names["code"],
+        "price": Decimal("19.90"),
+        "variants": variants,
+        "on_hand": on_hand,
+    }
+
+
+def _stock_rows(n, tag, *, variants=1, on_hand=10, cursor=None, label=None):
+    params = _stock_params(tag, variants=variants, on_hand=on_hand)
+    return n.sql(STOCK_ROWS_SQL, params, cursor=cursor, label=label)
+
+
+def _customers(n, tag, count, *, cursor=None, label=None):
+    params = {"prefix": _names(tag)["email_prefix"], "count": count}
+    return [row[0] for row in n.sql(CUSTOMERS_SQL, params, cursor=cursor, label=label)]
+
+
+def _orders(n, customer_id, count, *, age="0 seconds", cursor=None, label=None):
+    """Insert pending orders created `age` ago (an interval, as text)."""
+    params = {
+        "customer_id": customer_id,
+        "amount": Decimal("19.90"),
+        "age": age,
+        "count": count,
+    }
+    return sorted(
+        row[0] for row in n.sql(ORDERS_SQL, params, cursor=cursor, label=label)
+    )
+
+
+def _delete_lab_rows(n: Narrator, conn, tag: str, *, quiet=False) -> None:
+    names = _names(tag)
+    deleted = []
+    with conn.transaction(), conn.cursor() as cursor:
+        for what, statement in CLEANUP_STATEMENTS:
+            cursor.execute(statement, names)
+            if cursor.rowcount:
+                deleted.append(f"{cursor.rowcount} {what}")
+    if quiet:
+        if deleted:
+            n.say(f"    -- deleted what a killed run left behind: {', '.join(deleted)}")
+        return
+    n.say(f"    -- clean up, committed: deleted {', '.join(deleted) or 'nothing'}")
+
+
+@contextmanager
+def _committed_rows(n: Narrator, tag: str):
+    """An autocommit session for the rows a lab shares between sessions.
+
+    Yields a cursor; whatever the lab made under `tag` is deleted at the end,
+    and at the start too, in case a killed run left rows behind.
+    """
+    with connect("default", autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")
+        _delete_lab_rows(n, conn, tag, quiet=True)
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+        finally:
+            _delete_lab_rows(n, conn, tag)
+
+
+@contextmanager
+def _sessions(count: int, *, lock_timeout="5s"):
+    """Open `count` autocommit sessions (statements BEGIN explicitly); yield cursors."""
+    with ExitStack() as stack:
+        cursors = []
+        for _ in range(count):
+            conn = stack.enter_context(connect("default", autocommit=True))
+            # A wait longer than this is a bug in the lab: fail, never hang.
+            conn.execute("SELECT set_config('lock_timeout', %s, false)", [lock_timeout])
+            cursors.append(conn.cursor())
+        yield cursors
+
+
+class _Blocked:
+    """A statement run in a thread because it is going to wait for a lock."""
+
+    def __init__(self, cursor, sql, params=None, *, rollback_on_error=False):
+        self.pid = cursor.connection.info.backend_pid
+        self.rollback_on_error = rollback_on_error
+        self.rows = None
+        self.error = None
+        self.seconds = None
+        self._thread = threading.Thread(
+            target=self._run, args=(cursor, sql, params), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, cursor, sql, params):
+        begun = time.monotonic()
+        try:
+            cursor.execute(sql, params)
+            self.rows = cursor.fetchall() if cursor.description else cursor.rowcount
+        except psycopg.Error as exc:  # reported by the lab's main thread
+            self.error = exc
+            if self.rollback_on_error:
+                # At once: the other session may be waiting for these locks.
+                cursor.execute("ROLLBACK")
+        self.seconds = time.monotonic() - begun
+
+    def finish(self, timeout=15.0):
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise LabFailed(f"a statement was still waiting after {timeout} s")
+        return self
+
+
+def _wait_until_blocked(n: Narrator, observer, pid: int, timeout=10.0) -> list:
+    """Poll until session `pid` waits for a lock; show what it waits for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        observer.execute("SELECT pg_blocking_pids(%s)", [pid])
+        if observer.fetchone()[0]:
+            break
+        time.sleep(0.01)
+    else:
+        raise LabFailed(f"session {pid} was not seen waiting within {timeout} s")
+    rows = n.sql(
+        """
+        SELECT pid, wait_event_type, wait_event, pg_blocking_pids(pid) AS blocked_by
+        FROM pg_stat_activity WHERE pid = %s
+        """,
+        [pid],
+        cursor=observer,
+        label="a third session looks at the waiting one",
+    )
+    return rows[0][3]
+
+
+def _show_captured(n: Narrator, captured) -> list[str]:
+    """Print the statements Django sent, long one-liners laid out; return them."""
+    statements = [q["sql"] for q in captured.captured_queries]
+    for sql in statements:
+        n.show_sql(_layout(sql))
+    return statements
+
+
+def _error_line(exc: psycopg.Error) -> str:
+    line = f"    -> ERROR {exc.sqlstate}: {str(exc).splitlines()[0]}"
+    if exc.diag.message_hint:
+        line += f"\n       HINT: {exc.diag.message_hint}"
+    return line
+
+
+def _layout(sql: str) -> str:
+    """Lay out a one-line statement from Django over several lines, for reading."""
+    statement = sql.lstrip().upper()
+    if len(sql) <= 100 or "\n" in sql:
+        return sql
+    if " FROM " not in statement and not statement.startswith(("INSERT", "UPDATE")):
+        return sql  # a list of function calls reads better on one line
+    laid_out = sqlparse.format(sql, reindent=True, wrap_after=88)
+    return re.sub(r"\bFOR\s+UPDATE\b", "FOR UPDATE", laid_out)

@@ -19,8 +19,7 @@ DEFAULT_STATEMENT_TIMEOUT = "10s"
 
 def set_local(name: str, value, *, using: str = "default") -> None:
     """Set a transaction-local setting (must be inside a transaction)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, str(value)])
+    set_locals({name: str(value)}, using=using)
 
 
 def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
@@ -32,15 +31,8 @@ def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
 
 
 @contextmanager
-def customer_transaction(
-    customer_id: int,
-    *,
-    using: str = "default",
-    lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
-    statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
-):
-    """Open a transaction acting for one customer, with bounded lock waits."""
-    settings = {"app.customer_id": str(customer_id), "app.is_staff": "off"}
+def _acting_as(context: dict[str, str], using, lock_timeout, statement_timeout):
+    settings = dict(context)
     if lock_timeout:
         settings["lock_timeout"] = lock_timeout
     if statement_timeout:
@@ -50,7 +42,18 @@ def customer_transaction(
         yield
 
 
-@contextmanager
+def customer_transaction(
+    customer_id: int,
+    *,
+    using: str = "default",
+    lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
+):
+    """Open a transaction acting for one customer, with bounded lock waits."""
+    context = {"app.customer_id": str(customer_id), "app.is_staff": "off"}
+    return _acting_as(context, using, lock_timeout, statement_timeout)
+
+
 def staff_transaction(
     *,
     using: str = "default",
@@ -62,11 +65,5 @@ def staff_transaction(
     Explicit, never implied by a missing customer id: a transaction that set
     nothing acts for nobody.
     """
-    settings = {"app.customer_id": "", "app.is_staff": "on"}
-    if lock_timeout:
-        settings["lock_timeout"] = lock_timeout
-    if statement_timeout:
-        settings["statement_timeout"] = statement_timeout
-    with transaction.atomic(using=using):
-        set_locals(settings, using=using)
-        yield
+    context = {"app.customer_id": "", "app.is_staff": "on"}
+    return _acting_as(context, using, lock_timeout, statement_timeout)

@@ -11,12 +11,14 @@ from orders.models import Cart, Order
 
 
 def cart_lock(*, customer_id: int) -> Cart | None:
-    """Lock the customer's cart (None if there is none): one checkout at a time."""
+    """Lock the customer's cart (None if none): one phase 1 per cart at a time."""
     return Cart.objects.select_for_update().filter(customer_id=customer_id).first()
 
 
-def order_lock(*, order_id: int) -> Order:
-    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+def order_lock(*, order_id: int, skip_locked: bool = False) -> Order | None:
+    """Lock one order; with skip_locked, None if someone else holds it."""
+    orders = Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+    return orders.filter(pk=order_id).first()
 
 
 def stock_levels_lock(*, variant_ids) -> list[StockLevel]:

@@ -31,9 +31,18 @@ def backoff(attempt: int, base_delay: float = 0.02) -> None:
 
 
 def retry_on_conflict(
-    func, *, attempts: int = 5, base_delay: float = 0.02, using="default"
+    func,
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.02,
+    using="default",
+    retry_on=RETRYABLE_SQLSTATES,
 ):
-    """Call `func` (which opens its own transaction); re-run it on 40001/40P01."""
+    """Call `func` (which opens its own transaction); re-run it on 40001/40P01.
+
+    `retry_on` widens the set, e.g. to BUSY_SQLSTATES for work that must not
+    give up on a lock timeout (checkout's phase 3, after the money moved).
+    """
     if connections[using].in_atomic_block:
         raise RuntimeError(
             "retry_on_conflict must wrap the whole transaction: "
@@ -43,7 +52,7 @@ def retry_on_conflict(
         try:
             return func()
         except OperationalError as exc:
-            if sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == attempts:
+            if sqlstate(exc) not in retry_on or attempt == attempts:
                 raise
             backoff(attempt, base_delay)
     raise AssertionError("unreachable")

@@ -19,5 +19,6 @@ SELECT "orders_order"."id",
        "orders_order"."cancelled_at"
 FROM "orders_order"
 WHERE "orders_order"."id" = 1
-LIMIT 21
+ORDER BY "orders_order"."id" ASC
+LIMIT 1
 FOR UPDATE OF "orders_order";

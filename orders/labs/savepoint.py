@@ -162,6 +162,13 @@ def _shop_phase_one(n: Narrator, customer: int, stock_id: int) -> None:
             [code],
         )
         n.sql(
+            "UPDATE orders_order SET status = 'failed' "
+            "WHERE customer_id = %s AND status = 'pending'",
+            [customer],
+            label="settle the step above's order first: phase 1 refuses a "
+            "customer whose checkout is still pending",
+        )
+        n.sql(
             """
             WITH earlier AS (
                 INSERT INTO orders_order

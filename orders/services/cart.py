@@ -1,10 +1,11 @@
 """Cart writes: add (or increment), change, remove. Validated against stock."""
 
 from django.db import IntegrityError, connection
-from django.db.models import F, Sum
+from django.db.models import F, Max, Sum
 
 from catalog.models import ProductVariant, StockLevel
 from orders.models import Cart, CartItem
+from orders.services.checkout import MAX_ORDER_TOTAL
 from shop.db_context import customer_transaction
 from shop.errors import ShopError
 from shop.sql_files import read_sql
@@ -24,10 +25,25 @@ def _sellable_variant(sku: str) -> ProductVariant:
 
 
 def _available(variant_id: int) -> int:
-    total = StockLevel.objects.filter(variant_id=variant_id).aggregate(
-        units=Sum(F("quantity_on_hand") - F("reserved"))
+    """Units one warehouse can ship: checkout serves a line from one warehouse
+    (orders/services/checkout.py:_allocate), so the cart asks the same."""
+    best = StockLevel.objects.filter(variant_id=variant_id).aggregate(
+        units=Max(F("quantity_on_hand") - F("reserved"))
     )["units"]
-    return total or 0
+    return max(best or 0, 0)
+
+
+def _check_amount(cart_id: int, variant: ProductVariant, quantity: int) -> None:
+    """A cart must stay payable: its total fits an order's NUMERIC(12, 2)."""
+    others = (
+        CartItem.objects.filter(cart_id=cart_id)
+        .exclude(variant=variant)
+        .aggregate(total=Sum(F("quantity") * F("variant__price")))["total"]
+    )
+    if (others or 0) + variant.price * quantity > MAX_ORDER_TOTAL:
+        raise ShopError(
+            f"A cart may total at most {MAX_ORDER_TOTAL}.", code="amount_too_large"
+        )
 
 
 def _check_stock(variant: ProductVariant, quantity: int) -> None:
@@ -68,6 +84,7 @@ def cart_item_add(*, customer_id: int, sku: str, quantity: int) -> CartItem:
         # Checked after the increment, inside the transaction: a failure rolls
         # the increment back, so the cart never holds more than is available.
         _check_stock(variant, new_quantity)
+        _check_amount(cart.pk, variant, new_quantity)
     return CartItem.objects.select_related("variant").get(pk=item_id)
 
 
@@ -89,6 +106,7 @@ def cart_item_update(*, customer_id: int, item_id: int, quantity: int) -> CartIt
     with customer_transaction(customer_id):
         item = _own_item(customer_id, item_id)
         _check_stock(item.variant, quantity)
+        _check_amount(item.cart_id, item.variant, quantity)
         CartItem.objects.filter(pk=item.pk).update(quantity=quantity)
     item.quantity = quantity
     return item

@@ -3,32 +3,41 @@
     phase 1  one transaction: lock the cart, lock the stock rows in a fixed
              order, reserve, create the pending order and its lines, redeem
              the coupon in a savepoint, link the idempotency key
-    phase 2  no transaction: charge the payment gateway
+    phase 2  no transaction: charge the payment gateway, then record its
+             answer (a payment row) in a short transaction of its own
     phase 3  one transaction: paid (reservation becomes a sale) or failed
              (reservation released), and the response stored with the key
 
 A crash between phases leaves a pending order holding reserved stock; the
-`checkout_recover` command (or the procedure orders_release_stale_reservations)
-releases it. See docs/chapters/10-transactions.md.
+`checkout_recover` command finishes it if its charge was captured and
+releases it otherwise. See docs/chapters/10-transactions.md.
 """
 
+import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from orders import locks, payments
-from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine, Payment
+from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine
 from orders.services import idempotency
-from orders.services.stock import apply_deltas, release_lines, sell_lines
+from orders.services.settle import order_settle, payment_record
+from orders.services.stock import apply_deltas
 from shop.db_context import customer_transaction, set_locals
-from shop.db_retry import retry_on_conflict
+from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict
 from shop.errors import ShopError
-from shop.sql_files import read_sql
 
+log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
+# NUMERIC(12, 2): the largest amount an order (and a cart) can hold.
+MAX_ORDER_TOTAL = Decimal("9999999999.99")
+# Phase 3 runs after the money moved: it waits longer for locks, and a busy
+# stock row is retried instead of failing the request.
+SETTLE_LOCK_TIMEOUT = "5s"
+SETTLE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -48,27 +57,6 @@ class CheckoutResult:
 
 class CheckoutRejected(ShopError):
     """A business outcome that ends the checkout; stored with the key."""
-
-
-def order_body(order: Order, lines, coupon_note: str | None = None) -> dict:
-    body = {
-        "id": order.pk,
-        "status": order.status,
-        "subtotal": str(order.subtotal),
-        "discount": str(order.discount),
-        "total": str(order.total),
-        "lines": [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": str(line.unit_price),
-            }
-            for line in lines
-        ],
-    }
-    if coupon_note:
-        body["coupon_rejected"] = coupon_note
-    return body
 
 
 def checkout(
@@ -107,12 +95,30 @@ def checkout(
         raise
 
     # Phase 2: outside any transaction; charge() refuses to run inside one.
-    result = payments.charge(
-        token=payment_token,
-        amount=placed.order.total,
-        reference=f"order-{placed.order.pk}",
+    result = _charge(placed.order, payment_token)
+    # The gateway's answer is written down at once, in a short transaction
+    # that locks no stock: whatever happens to phase 3, a captured charge is
+    # never forgotten, and recovery finishes the order instead of undoing it.
+    retry_on_conflict(lambda: payment_record(placed.order, result))
+    return retry_on_conflict(
+        lambda: _settle(customer_id, claim.key_id, placed, result.approved),
+        retry_on=BUSY_SQLSTATES,
+        attempts=SETTLE_ATTEMPTS,
     )
-    return retry_on_conflict(lambda: _settle(customer_id, claim.key_id, placed, result))
+
+
+def _charge(order: Order, token: str) -> payments.ChargeResult:
+    try:
+        return payments.charge(
+            token=token, amount=order.total, reference=f"order-{order.pk}"
+        )
+    except payments.PaymentCalledInTransaction:
+        raise
+    except Exception:
+        # The gateway failed to answer (down, timed out): treated as a decline,
+        # which releases the stock; the client may retry with a new key.
+        log.exception("payment gateway failed for order %s", order.pk)
+        return payments.ChargeResult(approved=False, reference="")
 
 
 @dataclass
@@ -137,6 +143,7 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
         )
         if not items:
             raise CheckoutRejected("The cart is empty.", code="cart_empty")
+        _refuse_unsellable(customer_id, items)
         levels = locks.stock_levels_lock(variant_ids=[i.variant_id for i in items])
         allocation, short = _allocate(items, levels)
         if short:
@@ -147,6 +154,11 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
                 extra={"skus": short},
             )
         subtotal = sum((i.variant.price * i.quantity for i in items), Decimal("0"))
+        if subtotal > MAX_ORDER_TOTAL:
+            raise CheckoutRejected(
+                f"An order may total at most {MAX_ORDER_TOTAL}.",
+                code="amount_too_large",
+            )
         order = Order.objects.create(
             customer_id=customer_id,
             subtotal=subtotal,
@@ -180,6 +192,34 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
             coupon_note = _redeem_coupon(order, customer_id, coupon_code)
         idempotency.link_order(key_id=key_id, order_id=order.pk)
     return _Placed(order=order, lines=lines, coupon_note=coupon_note)
+
+
+def _refuse_unsellable(customer_id, items) -> None:
+    """Refuse what cannot be checked out now, under the cart's row lock."""
+    # Another checkout of this cart is between its phases (a double click
+    # sends a second key): its cart lines are not bought yet, and buying
+    # them twice would charge twice. The cart lock makes this check exact.
+    if Order.objects.filter(
+        customer_id=customer_id, status=Order.Status.PENDING
+    ).exists():
+        raise CheckoutRejected(
+            "Another checkout of this cart is still being paid for; wait for its "
+            "result before checking out again.",
+            code="checkout_in_progress",
+            status_code=409,
+        )
+    off_sale = sorted(
+        i.variant.sku
+        for i in items
+        if not (i.variant.is_active and i.variant.product.is_active)
+    )
+    if off_sale:
+        raise CheckoutRejected(
+            f"No longer on sale: {', '.join(off_sale)}; remove them from the cart.",
+            code="unavailable",
+            status_code=409,
+            extra={"skus": off_sale},
+        )
 
 
 def _allocate(items, levels):
@@ -245,73 +285,26 @@ def _redeem_coupon(order, customer_id, code) -> str | None:
     return None
 
 
-def _settle(customer_id, key_id, placed: _Placed, result) -> CheckoutResult:
+def _settle(customer_id, key_id, placed: _Placed, approved: bool) -> CheckoutResult:
     """Phase 3."""
-    with customer_transaction(customer_id):
+    with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
         order = locks.order_lock(order_id=placed.order.pk)
-        lines = list(order.lines.order_by("variant_id"))
         if order.status != Order.Status.PENDING:
-            # The stale-checkout recovery released this order while the
-            # gateway was answering; the charge must be refunded (by hand
-            # with this fake gateway), and the client is told so.
+            # Recovery released this order while the gateway was answering.
+            # The payment row above records what the gateway said, so an
+            # approved charge is on file to be refunded.
             body = {
                 "code": "checkout_expired",
-                "detail": "The checkout took too long and was released; try again.",
+                "detail": "The checkout took too long and was released"
+                + ("; the charge will be refunded." if approved else ".")
+                + " Check out again with a new Idempotency-Key.",
             }
             idempotency.complete(
                 customer_id=customer_id, key_id=key_id, status=409, body=body
             )
             return CheckoutResult(409, body)
-        if result.approved:
-            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "sale"})
-            sell_lines(lines)
-            Payment.objects.create(
-                order=order,
-                amount=order.total,
-                status=Payment.Status.CAPTURED,
-                gateway_reference=result.reference,
-            )
-            Order.objects.filter(pk=order.pk).update(
-                status=Order.Status.PAID, paid_at=timezone.now()
-            )
-            order.status = Order.Status.PAID
-            _cart_consume(customer_id, lines)
-            status, body = 201, order_body(order, lines, placed.coupon_note)
-        else:
-            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "release"})
-            release_lines(lines)
-            Payment.objects.create(
-                order=order,
-                amount=order.total,
-                status=Payment.Status.DECLINED,
-                gateway_reference=result.reference,
-            )
-            _return_coupon(order)
-            Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED)
-            status = 402
-            body = {
-                "code": "payment_declined",
-                "detail": "The payment was declined; the reserved stock was released.",
-                "order_id": order.pk,
-            }
+        status, body = order_settle(order, approved=approved, note=placed.coupon_note)
         idempotency.complete(
             customer_id=customer_id, key_id=key_id, status=status, body=body
         )
     return CheckoutResult(status, body)
-
-
-def _cart_consume(customer_id: int, lines) -> None:
-    params = {
-        "customer_id": customer_id,
-        "variant_ids": [line.variant_id for line in lines],
-        "quantities": [line.quantity for line in lines],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(read_sql("orders/sql/queries/cart_consume_v01.sql"), params)
-
-
-def _return_coupon(order: Order) -> None:
-    if order.coupon_id is None:
-        return
-    CouponRedemption.objects.filter(order=order).delete()
-    Coupon.objects.filter(pk=order.coupon_id).update(times_used=F("times_used") - 1)

@@ -7,6 +7,7 @@ same key, first still running     -> 409 idempotency_key_in_use
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from django.db import connection
@@ -16,6 +17,8 @@ from orders.models import IdempotencyKey
 from shop.db_context import customer_transaction
 from shop.errors import ShopError
 from shop.sql_files import read_sql
+
+KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,37 @@ def request_fingerprint(payload) -> str:
 
 def claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
     """Claim `key` for a new checkout, or return the finished response to replay."""
+    if not KEY_FORMAT.fullmatch(key):
+        raise ShopError(
+            "An Idempotency-Key is 1 to 255 printable ASCII characters "
+            "(a UUID is a good choice).",
+            code="invalid_idempotency_key",
+        )
     params = {"customer_id": customer_id, "key": key, "fingerprint": fingerprint}
-    with customer_transaction(customer_id):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                read_sql("orders/sql/queries/idempotency_claim_v01.sql"), params
-            )
-            row = cursor.fetchone()
-        if row:
-            return Claim(key_id=row[0])
-        existing = IdempotencyKey.objects.get(customer_id=customer_id, key=key)
+    # Twice at most: the key may vanish between the INSERT that found it and
+    # the SELECT that reads it (a failed request releasing it, or recovery).
+    for _ in range(2):
+        with customer_transaction(customer_id):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    read_sql("orders/sql/queries/idempotency_claim_v01.sql"), params
+                )
+                row = cursor.fetchone()
+            if row:
+                return Claim(key_id=row[0])
+            existing = IdempotencyKey.objects.filter(
+                customer_id=customer_id, key=key
+            ).first()
+        if existing is not None:
+            return _answer(existing, fingerprint)
+    raise ShopError(
+        "This Idempotency-Key is changing hands right now; retry in a moment.",
+        code="idempotency_key_in_use",
+        status_code=409,
+    )
+
+
+def _answer(existing: IdempotencyKey, fingerprint: str) -> Claim:
     if existing.request_fingerprint != fingerprint:
         raise ShopError(
             "This Idempotency-Key was already used with a different request body; "

@@ -52,6 +52,16 @@ def checkout_call(client, key=None, token="tok_ok"):
     )
 
 
+def server_deadlocks():
+    """Deadlocks PostgreSQL has detected in this database so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
 def assert_ledger_matches(level):
     level.refresh_from_db()
     totals = StockMovement.objects.filter(stock_level=level).aggregate(
@@ -94,6 +104,7 @@ def test_every_taught_strategy_reserves_exactly_the_stock(name):
     assert results.count(True) == UNITS
     level.refresh_from_db()
     assert (level.quantity_on_hand, level.reserved) == (UNITS, UNITS)
+    assert_ledger_matches(level)
 
 
 def test_the_naive_read_modify_write_is_caught_overselling():
@@ -156,10 +167,13 @@ def test_opposite_sku_orders_in_multi_line_carts_never_deadlock():
         CartItemFactory(cart=cart, variant=pair[1].variant, quantity=3)
         clients.append(client_for(cart.customer))
 
+    deadlocks_before = server_deadlocks()
     responses, errors = run_concurrently([checkout_call(c) for c in clients])
 
     assert errors == [None] * len(clients)
     assert [r.status_code for r in responses] == [201] * len(clients)
+    # Not one deadlock even happened (retries would have hidden it).
+    assert server_deadlocks() == deadlocks_before
     for level in (first, second):
         level.refresh_from_db()
         assert level.reserved == 0

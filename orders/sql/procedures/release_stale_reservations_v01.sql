@@ -14,12 +14,20 @@ DECLARE
     v_order bigint;
 BEGIN
     LOOP
+        -- Each batch is a transaction of its own (COMMIT below), so the lock
+        -- wait limit is set again for every one.
+        PERFORM set_config('lock_timeout', '5s', true);
         -- SKIP LOCKED: an order a live checkout is finishing right now is
         -- left to it; another worker running this procedure takes other rows.
+        -- Orders whose charge was captured are not released: recovery
+        -- finishes those instead (orders/services/orders.py).
         SELECT array_agg(id ORDER BY id) INTO v_batch
         FROM (
-            SELECT id FROM orders_order
+            SELECT id FROM orders_order AS o
             WHERE status = 'pending' AND created_at < now() - p_older_than
+              AND NOT EXISTS (
+                  SELECT 1 FROM orders_payment AS p
+                  WHERE p.order_id = o.id AND p.status = 'captured')
             ORDER BY id
             LIMIT p_batch_size
             FOR UPDATE SKIP LOCKED

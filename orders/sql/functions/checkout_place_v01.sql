@@ -45,6 +45,7 @@ DECLARE
     v_names text[];
     v_prices numeric[];
     v_short text;
+    v_off_sale text;
     v_subtotal numeric(12, 2);
     v_order_id bigint;
 BEGIN
@@ -101,9 +102,11 @@ BEGIN
            array_agg(p.name ORDER BY a.variant_id),
            array_agg(v.price ORDER BY a.variant_id),
            string_agg(v.sku, ', ' ORDER BY v.sku) FILTER (WHERE a.level_id IS NULL),
+           string_agg(v.sku, ', ' ORDER BY v.sku)
+               FILTER (WHERE NOT (v.is_active AND p.is_active)),
            sum(v.price * a.quantity)
     INTO v_variant_ids, v_warehouse_ids, v_level_ids, v_quantities,
-         v_skus, v_names, v_prices, v_short, v_subtotal
+         v_skus, v_names, v_prices, v_short, v_off_sale, v_subtotal
     FROM (
         SELECT DISTINCT ON (i.variant_id)
                i.variant_id, i.quantity, s.id AS level_id, s.warehouse_id
@@ -122,6 +125,11 @@ BEGIN
     IF v_variant_ids IS NULL THEN
         RAISE EXCEPTION 'The cart of customer % is empty.', p_customer_id
             USING ERRCODE = 'SH400', HINT = 'Add items to the cart first.';
+    END IF;
+    IF v_off_sale IS NOT NULL THEN
+        RAISE EXCEPTION 'No longer on sale: %.', v_off_sale
+            USING ERRCODE = 'SH409', DETAIL = v_off_sale,
+                  HINT = 'Remove these SKUs from the cart.';
     END IF;
     IF v_short IS NOT NULL THEN
         RAISE EXCEPTION 'Not enough stock for: %.', v_short

@@ -4,7 +4,8 @@ DRF's exceptions, Django's 404 and unexpected errors all end up here, so a
 client can branch on `code` and show `detail` to a person.
 """
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -54,8 +55,21 @@ def _busy(exc):
     return exc
 
 
+def _as_api_exception(exc):
+    """Django's Http404 and PermissionDenied as DRF's, so they keep their code.
+
+    DRF's handler converts them only for its own response; without this the
+    body said {"code": "error"} for e.g. an unknown ?format= (a 404).
+    """
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(*exc.args)
+    if isinstance(exc, PermissionDenied):
+        return exceptions.PermissionDenied(*exc.args)
+    return exc
+
+
 def api_exception_handler(exc, context):
-    exc = _busy(exc)
+    exc = _as_api_exception(_busy(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers

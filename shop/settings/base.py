@@ -177,6 +177,17 @@ PAYMENT_GATEWAY_DELAY = float(env("PAYMENT_GATEWAY_DELAY", "0"))
 MONGO_URL = env("MONGO_URL", "")
 MONGO_DB = env("MONGO_DB", "shop_events")
 
+# --- Rate limits (shop/accounts/api/throttling.py) ---------------------------
+# Attempts per window on the auth endpoints, "N/s", "N/min", "N/hour" or
+# "N/day", counted in the default cache: Redis, shared by every web process.
+AUTH_RATE_REGISTER = env("AUTH_RATE_REGISTER", "10/hour")  # per client IP
+AUTH_RATE_TOKEN = env("AUTH_RATE_TOKEN", "10/min")  # per client IP
+AUTH_RATE_TOKEN_EMAIL = env("AUTH_RATE_TOKEN_EMAIL", "5/min")  # per e-mail tried
+# Reverse proxies in front of the app that append the client's address to
+# X-Forwarded-For. 0 trusts REMOTE_ADDR alone: otherwise any client could
+# name a fresh address in the header on every request and never be limited.
+NUM_PROXIES = int(env("NUM_PROXIES", "0"))
+
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -188,10 +199,13 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a nesting bound (deep JSON was a 500).
+    "DEFAULT_PARSER_CLASSES": ["shop.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "shop.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Client IPs for the rate limits (see "Rate limits" above).
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "The shop API",

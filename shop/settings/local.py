@@ -1,9 +1,16 @@
 """Local development: `make run`."""
 
 from .base import *  # noqa: F403
-from .base import env_bool
+from .base import env, env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 # A pool of server connections per process (Django 5.1+, psycopg 3); the pool
 # replaces CONN_MAX_AGE, which must stay 0 (chapter 16).
 DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 10, "timeout": 10}  # noqa: F405
+
+# Local development and demos: limits loose enough for scripted walkthroughs
+# (the contract smoke registers and logs in several times a run) yet still
+# there to be seen; production keeps base.py's strict defaults.
+AUTH_RATE_REGISTER = env("AUTH_RATE_REGISTER", "300/hour")
+AUTH_RATE_TOKEN = env("AUTH_RATE_TOKEN", "120/min")
+AUTH_RATE_TOKEN_EMAIL = env("AUTH_RATE_TOKEN_EMAIL", "30/min")

@@ -27,3 +27,7 @@ DATABASES["owner"]["TEST"] = {  # noqa: F405
 # Integration tests start a real worker; a database of its own on the Redis
 # server keeps their messages apart from a development worker's.
 CELERY_BROKER_URL = urlparse(REDIS_URL)._replace(path="/15").geturl()  # noqa: F405
+
+# The auth endpoints are called many times per run, all from 127.0.0.1; the
+# throttle tests set their own small rates (tests/accounts/test_throttling.py).
+AUTH_RATE_REGISTER = AUTH_RATE_TOKEN = AUTH_RATE_TOKEN_EMAIL = "10000/min"

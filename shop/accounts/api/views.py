@@ -10,11 +10,17 @@ from shop.accounts.api.serializers import (
     TokenOutput,
     UserOutput,
 )
+from shop.accounts.api.throttling import (
+    RegisterIpThrottle,
+    TokenEmailThrottle,
+    TokenIpThrottle,
+)
 
 
 class UserRegisterApi(APIView):
     authentication_classes = []
     permission_classes = []
+    throttle_classes = [RegisterIpThrottle]
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
     def post(self, request):
@@ -27,6 +33,7 @@ class UserRegisterApi(APIView):
 class TokenIssueApi(APIView):
     authentication_classes = []
     permission_classes = []
+    throttle_classes = [TokenIpThrottle, TokenEmailThrottle]
 
     @extend_schema(request=TokenInput, responses={200: TokenOutput})
     def post(self, request):

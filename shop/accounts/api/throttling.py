@@ -1,0 +1,107 @@
+"""Rate limits on the auth endpoints, counted in the default cache (Redis).
+
+Password guessing is slowed down per client IP address and, for tokens, per
+e-mail address tried: many addresses from one machine and one address from
+many machines both run into a limit. Over it, DRF raises `Throttled`, which
+shop/errors.py renders as 429 {"code": "throttled", ...} with Retry-After.
+"""
+
+import hashlib
+from collections.abc import Mapping
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class AuthRateThrottle(SimpleRateThrottle):
+    """A fixed-window counter with one atomic increment per request.
+
+    DRF's own SimpleRateThrottle reads a list of timestamps, appends one and
+    writes the list back; concurrent requests all read the same list and all
+    but one append are lost, so a client that sends its guesses in parallel is
+    hardly counted. `cache.incr` is atomic in Redis (INCRBY) and in the
+    local-memory fallback, so every request is counted exactly once.
+    """
+
+    # The setting that holds the rate, "N/s", "N/min", "N/hour" or "N/day".
+    rate_setting = ""
+
+    def get_rate(self):
+        # Read per request, not at import time like DRF's THROTTLE_RATES, so a
+        # changed setting (an environment variable, a test's `settings`) holds.
+        return getattr(settings, self.rate_setting)
+
+    @classmethod
+    def key_for(cls, ident: str) -> str:
+        return cls.cache_format % {"scope": cls.scope, "ident": ident}
+
+    def get_ident_value(self, request) -> str | None:
+        """What to count by; None: this throttle does not apply to the request."""
+        return self.get_ident(request)
+
+    def get_cache_key(self, request, view):
+        ident = self.get_ident_value(request)
+        return None if ident is None else self.key_for(ident)
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        # add() opens the window with its expiry; incr() keeps that expiry.
+        if self.cache.add(self.key, 1, self.duration):
+            return True
+        try:
+            count = self.cache.incr(self.key)
+        except ValueError:  # the window expired between add() and incr()
+            self.cache.add(self.key, 1, self.duration)
+            return True
+        return count <= self.num_requests
+
+    def wait(self):
+        # Seconds until the window closes; django-redis knows the key's TTL,
+        # the local-memory cache does not, so the whole window is the bound.
+        ttl = getattr(self.cache, "ttl", None)
+        remaining = ttl(self.key) if ttl is not None else None
+        return remaining if remaining and remaining > 0 else self.duration
+
+
+def email_digest(email: str) -> str:
+    """The address as the token service compares it, hashed.
+
+    Hashing keeps addresses out of the cache's key space and bounds the key's
+    length whatever a client sends.
+    """
+    # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which strict
+    # UTF-8 cannot encode; the serializer rejects it once the throttle has run.
+    normalized = email.strip().lower().encode("utf-8", "surrogatepass")
+    return hashlib.sha256(normalized).hexdigest()
+
+
+class RegisterIpThrottle(AuthRateThrottle):
+    scope = "auth_register_ip"
+    rate_setting = "AUTH_RATE_REGISTER"
+
+
+class TokenIpThrottle(AuthRateThrottle):
+    scope = "auth_token_ip"
+    rate_setting = "AUTH_RATE_TOKEN"
+
+
+class TokenEmailThrottle(AuthRateThrottle):
+    """Attempts per e-mail address, from any number of IP addresses.
+
+    The trade-off: someone who knows an address can use up its attempts and
+    keep its owner from logging in for the rest of the window.
+    """
+
+    scope = "auth_token_email"
+    rate_setting = "AUTH_RATE_TOKEN_EMAIL"
+
+    def get_ident_value(self, request):
+        data = request.data
+        email = data.get("email") if isinstance(data, Mapping) else None
+        if not isinstance(email, str) or not email.strip():
+            return None  # no address to count; the serializer answers 400
+        return email_digest(email)

@@ -4,8 +4,8 @@ Every such transaction starts with a *transaction-local* context
 (`set_config(name, value, true)`): it vanishes at COMMIT or ROLLBACK, so a
 pooled connection handed to the next request can never carry this
 customer's identity along. Row-level security policies (chapter 22) read
-these settings; until then they label the work for the stock ledger and
-logs.
+these settings; until then they label the work for the stock ledger, the
+audit trail (shop_audit_log: app.customer_id, app.user_id) and logs.
 """
 
 from contextlib import contextmanager
@@ -31,8 +31,14 @@ def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
 
 
 @contextmanager
-def _acting_as(context: dict[str, str], using, lock_timeout, statement_timeout):
+def _acting_as(
+    context: dict[str, str], using, lock_timeout, statement_timeout, user_id=None
+):
     settings = dict(context)
+    # Left unset when unknown, not set empty: a caller that names no user
+    # sends exactly the statement it always sent.
+    if user_id is not None:
+        settings["app.user_id"] = str(user_id)
     if lock_timeout:
         settings["lock_timeout"] = lock_timeout
     if statement_timeout:
@@ -45,17 +51,22 @@ def _acting_as(context: dict[str, str], using, lock_timeout, statement_timeout):
 def customer_transaction(
     customer_id: int,
     *,
+    user_id: int | None = None,
     using: str = "default",
     lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
     statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
 ):
-    """Open a transaction acting for one customer, with bounded lock waits."""
+    """Open a transaction acting for one customer, with bounded lock waits.
+
+    `user_id` (the logged-in user) only labels the audit trail's entries.
+    """
     context = {"app.customer_id": str(customer_id), "app.is_staff": "off"}
-    return _acting_as(context, using, lock_timeout, statement_timeout)
+    return _acting_as(context, using, lock_timeout, statement_timeout, user_id)
 
 
 def staff_transaction(
     *,
+    user_id: int | None = None,
     using: str = "default",
     lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
     statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
@@ -63,7 +74,8 @@ def staff_transaction(
     """Open a transaction acting as staff (all customers' rows), with bounded waits.
 
     Explicit, never implied by a missing customer id: a transaction that set
-    nothing acts for nobody.
+    nothing acts for nobody. `user_id` (the staff member) only labels the
+    audit trail's entries.
     """
     context = {"app.customer_id": "", "app.is_staff": "on"}
-    return _acting_as(context, using, lock_timeout, statement_timeout)
+    return _acting_as(context, using, lock_timeout, statement_timeout, user_id)

@@ -1,0 +1,58 @@
+"""List endpoints run a fixed number of queries, whatever the page size."""
+
+import pytest
+
+from tests.orders.conftest import client_for
+from tests.orders.factories import CartItemFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def order_with_lines(customer, lines=2):
+    from orders.models import OrderLine
+    from tests.catalog.factories import StockLevelFactory
+
+    order = OrderFactory(customer=customer)
+    for _ in range(lines):
+        level = StockLevelFactory()
+        OrderLine.objects.create(
+            order=order,
+            variant=level.variant,
+            warehouse=level.warehouse,
+            sku=level.variant.sku,
+            product_name="x",
+            unit_price="5.00",
+            quantity=2,
+        )
+    return order
+
+
+@pytest.mark.parametrize("page_size", [2, 10])
+def test_the_order_list_is_two_queries_at_any_page_size(
+    customer, django_assert_num_queries, page_size
+):
+    for _ in range(12):
+        order_with_lines(customer)
+    client = client_for(customer)
+
+    # One for the page of orders, one for all their lines (prefetch).
+    with django_assert_num_queries(2):
+        response = client.get(f"/api/v1/orders/?page_size={page_size}")
+
+    assert len(response.json()["results"]) == page_size
+    assert all(len(o["lines"]) == 2 for o in response.json()["results"])
+
+
+@pytest.mark.parametrize("items", [1, 8])
+def test_the_cart_is_one_query_for_any_number_of_lines(
+    django_assert_num_queries, items
+):
+    first = CartItemFactory()
+    for _ in range(items - 1):
+        CartItemFactory(cart=first.cart)
+    client = client_for(first.cart.customer)
+
+    with django_assert_num_queries(1):
+        response = client.get("/api/v1/cart/")
+
+    assert len(response.json()["items"]) == items

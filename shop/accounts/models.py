@@ -67,9 +67,24 @@ class Customer(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="customer")
     phone = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # A VAT or tax number, encrypted at rest with pgcrypto under the key
+    # numbered tax_id_key_id (shop/crypto.py). Written and read only through
+    # customer_tax_id_set / customer_tax_id_get, never as model fields.
+    tax_id_encrypted = models.BinaryField(null=True, editable=False)
+    tax_id_key_id = models.SmallIntegerField(null=True, editable=False)
 
     class Meta:
         db_table = "accounts_customer"
+        constraints = [
+            # Ciphertext without its key id could never be decrypted again.
+            models.CheckConstraint(
+                condition=models.Q(
+                    tax_id_encrypted__isnull=True, tax_id_key_id__isnull=True
+                )
+                | models.Q(tax_id_encrypted__isnull=False, tax_id_key_id__isnull=False),
+                name="accounts_customer_tax_id_with_key_id",
+            ),
+        ]
 
     def __str__(self):
         return str(self.user)

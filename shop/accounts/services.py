@@ -1,4 +1,4 @@
-"""Account writes: registration and API tokens."""
+"""Account writes: registration, API tokens and a customer's encrypted tax id."""
 
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -6,7 +6,15 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from shop.accounts.models import Customer, User
+from shop.crypto import current_key, execute_with_keys, key_by_id
+from shop.db_context import customer_transaction, staff_transaction
 from shop.errors import ShopError
+from shop.sql_files import read_sql
+
+TAX_ID_MAX_LENGTH = 32
+TAX_ID_SET_SQL = "shop/accounts/sql/queries/customer_tax_id_set_v01.sql"
+TAX_ID_REENCRYPT_SQL = "shop/accounts/sql/queries/customer_tax_id_reencrypt_v01.sql"
+TAX_ID_KEY_IDS_SQL = "shop/accounts/sql/queries/customer_tax_id_key_ids_v01.sql"
 
 
 def user_register(*, email: str, password: str) -> User:
@@ -41,3 +49,47 @@ def token_issue(*, email: str, password: str) -> Token:
         )
     token, _ = Token.objects.get_or_create(user=user)
     return token
+
+
+def customer_tax_id_set(*, customer_id: int, tax_id: str) -> None:
+    """Record the customer's tax id, encrypted with the current key."""
+    tax_id = tax_id.strip()
+    if not tax_id or len(tax_id) > TAX_ID_MAX_LENGTH:
+        raise ShopError(
+            f"A tax id has 1 to {TAX_ID_MAX_LENGTH} characters.", code="invalid_tax_id"
+        )
+    key_id, key = current_key()
+    params = {"customer_id": customer_id, "tax_id": tax_id}
+    params |= {"key_id": key_id, "key": key}
+    with customer_transaction(customer_id):
+        updated, _ = execute_with_keys(read_sql(TAX_ID_SET_SQL), params)
+    if updated != 1:
+        raise ShopError(
+            f"No customer with id {customer_id}.", code="not_found", status_code=404
+        )
+
+
+def customer_tax_ids_on_old_keys() -> list[int]:
+    """Return the ids of the keys, other than the current one, still in use."""
+    key_id, _ = current_key()
+    _, rows = execute_with_keys(
+        read_sql(TAX_ID_KEY_IDS_SQL), {"current_key_id": key_id}
+    )
+    return [old_key_id for (old_key_id,) in rows]
+
+
+def customer_tax_ids_reencrypt_batch(*, old_key_id: int, batch_size: int) -> int:
+    """Move up to batch_size tax ids from key old_key_id to the current key.
+
+    One short transaction per batch: its row locks are held for one
+    statement's time, so customers changing their tax id wait at most that
+    long. Return how many rows moved; 0 means none is left that is not locked.
+    """
+    new_key_id, new_key = current_key()
+    params = {"old_key_id": old_key_id, "old_key": key_by_id(old_key_id)}
+    params |= {"new_key_id": new_key_id, "new_key": new_key}
+    params["batch_size"] = batch_size
+    # Staff: the batch spans many customers' rows.
+    with staff_transaction(statement_timeout="60s"):
+        moved, _ = execute_with_keys(read_sql(TAX_ID_REENCRYPT_SQL), params)
+    return moved

@@ -82,10 +82,11 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------
-# Three aliases, three roles (DESIGN.md "Database roles"):
-#   default -> shop_app on the primary: every request, shell and worker query
-#   owner   -> shop_owner on the primary: migrations and DDL labs only
-#   replica -> shop_app on the streaming replica: reads that tolerate lag
+# Four aliases, three roles (DESIGN.md "Database roles"):
+#   default  -> shop_app on the primary: every request, shell and worker query
+#   owner    -> shop_owner on the primary: migrations and DDL labs only
+#   replica  -> shop_app on the streaming replica: reads that tolerate lag
+#   readonly -> shop_readonly on the replica: analytics reads, SELECT only
 DATABASE_URL = env("DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55432/shop")
 OWNER_DATABASE_URL = env(
     "OWNER_DATABASE_URL", "postgres://shop_owner:shop_owner@127.0.0.1:55432/shop"
@@ -93,12 +94,24 @@ OWNER_DATABASE_URL = env(
 REPLICA_DATABASE_URL = env(
     "REPLICA_DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55433/shop"
 )
-DB_SSLMODE = env("DB_SSLMODE", "prefer")
+READONLY_DATABASE_URL = env(
+    "READONLY_DATABASE_URL",
+    "postgres://shop_readonly:shop_readonly@127.0.0.1:55433/shop",
+)
+# The local services accept TCP only over TLS, with a certificate signed by
+# the CA scripts/services.sh makes: verify it, name included. Elsewhere
+# (docker compose, a managed server) there is no such CA, so encrypt when the
+# server offers it; DB_SSLMODE / DB_SSLROOTCERT set the policy explicitly.
+LOCAL_CA = BASE_DIR / "var" / "pg" / "tls" / "ca.crt"
+DB_SSLROOTCERT = env("DB_SSLROOTCERT", str(LOCAL_CA) if LOCAL_CA.is_file() else "")
+DB_SSLMODE = env("DB_SSLMODE", "verify-full" if DB_SSLROOTCERT else "prefer")
 
 
 def database(url, **extra):
     config = dj_database_url.parse(url, conn_max_age=0)
     config["OPTIONS"] = {"sslmode": DB_SSLMODE, "connect_timeout": 5}
+    if DB_SSLROOTCERT:
+        config["OPTIONS"]["sslrootcert"] = DB_SSLROOTCERT
     config.update(extra)
     return config
 
@@ -107,6 +120,7 @@ DATABASES = {
     "default": database(DATABASE_URL),
     "owner": database(OWNER_DATABASE_URL),
     "replica": database(REPLICA_DATABASE_URL),
+    "readonly": database(READONLY_DATABASE_URL),
 }
 DATABASE_ROUTERS = ["shop.db_routers.OwnerMigratesRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -187,6 +201,12 @@ AUTH_RATE_TOKEN_EMAIL = env("AUTH_RATE_TOKEN_EMAIL", "5/min")  # per e-mail trie
 # X-Forwarded-For. 0 trusts REMOTE_ADDR alone: otherwise any client could
 # name a fresh address in the header on every request and never be limited.
 NUM_PROXIES = int(env("NUM_PROXIES", "0"))
+
+# --- Column encryption at rest (shop/crypto.py) ------------------------------
+# Comma-separated id:secret pairs, the current key first ("2:new,1:old"); see
+# `rotate_field_keys` for rotation. The default is for local use and tests
+# only: production.py refuses to start without the variable.
+FIELD_ENCRYPTION_KEYS = env("FIELD_ENCRYPTION_KEYS", "1:dev-only-insecure-field-key")
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {

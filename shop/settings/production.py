@@ -1,5 +1,7 @@
 """Production: everything from the environment, nothing insecure by default."""
 
+from shop.crypto import parse_field_keys
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -12,3 +14,12 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 REDIS_REQUIRED = True
+
+# Encrypted columns (shop/crypto.py): the dev default key is public.
+FIELD_ENCRYPTION_KEYS = env("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS:
+    raise RuntimeError(
+        "FIELD_ENCRYPTION_KEYS must be set in production: comma-separated "
+        "id:secret pairs, the current key first (see shop/crypto.py)."
+    )
+parse_field_keys(FIELD_ENCRYPTION_KEYS)  # a malformed list fails at start, not per row

@@ -2,8 +2,8 @@
 
 At the root, not in tests/, so that no test file anywhere in the project can
 fall back to pytest-django's default set-up: that one creates databases only
-for the aliases a test asks for, and `default` / `replica` (mirrors of
-`owner`) would then point at the development database itself.
+for the aliases a test asks for, and `default` / `replica` / `readonly`
+(mirrors of `owner`) would then point at the development database itself.
 """
 
 import pytest
@@ -14,7 +14,7 @@ from django.db import connections
 def django_db_setup(
     request, django_test_environment, django_db_blocker, django_db_keepdb
 ):
-    """Create the test database for all three aliases, not only the ones asked for."""
+    """Create the test database for every alias, not only the ones asked for."""
     from django.test.utils import setup_databases, teardown_databases
 
     with django_db_blocker.unblock():
@@ -22,7 +22,7 @@ def django_db_setup(
             verbosity=request.config.option.verbose,
             interactive=False,
             keepdb=django_db_keepdb,
-            aliases={"owner", "default", "replica"},
+            aliases={"owner", "default", "replica", "readonly"},
         )
     yield
     if not django_db_keepdb:

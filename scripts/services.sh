@@ -2,6 +2,8 @@
 # Start, stop and inspect the project's own services under var/:
 # a PostgreSQL primary (127.0.0.1:55432), a streaming replica built from it
 # with a physical replication slot (127.0.0.1:55433), and Redis if none answers.
+# TCP connections to both must use TLS, with a server certificate signed by a
+# local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
 #
 #   scripts/services.sh up       start everything (idempotent, reuses what exists)
 #   scripts/services.sh down     stop what `up` started, by pid
@@ -16,6 +18,7 @@ PGVAR="$VAR/pg"
 PRIMARY="$PGVAR/primary"
 REPLICA="$PGVAR/replica"
 ARCHIVE="$PGVAR/wal-archive"
+TLS="$PGVAR/tls"
 PGLOG="$VAR/log"
 PRIMARY_PORT="${SHOP_PG_PORT:-55432}"
 REPLICA_PORT="${SHOP_PG_REPLICA_PORT:-55433}"
@@ -85,6 +88,65 @@ prepare_dirs() {
     chmod 755 "$PGLOG" || true
 }
 
+ensure_tls_files() {
+    # A CA of this checkout's own, made once; clients trust only it (ca.crt).
+    command -v openssl >/dev/null 2>&1 \
+        || die "openssl not found: it makes the local CA for TLS. Install it, e.g. 'apt-get install openssl'."
+    mkdir -p "$TLS"
+    chmod 755 "$TLS"
+    if [ ! -f "$TLS/ca.crt" ] || [ ! -f "$TLS/ca.key" ]; then
+        say "creating a local CA in $TLS"
+        rm -f "$TLS/server.crt" "$TLS/server.key"
+        openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 3650 \
+            -subj "/CN=shop local development CA" \
+            -keyout "$TLS/ca.key" -out "$TLS/ca.crt" 2>/dev/null
+        chmod 600 "$TLS/ca.key"
+    fi
+    if [ ! -f "$TLS/server.crt" ] || [ ! -f "$TLS/server.key" ]; then
+        say "creating the server certificate for 127.0.0.1 / localhost"
+        openssl req -new -nodes -newkey rsa:2048 -sha256 -subj "/CN=localhost" \
+            -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>/dev/null
+        printf '%s\n' "subjectAltName = IP:127.0.0.1, DNS:localhost" \
+            "basicConstraints = CA:FALSE" "extendedKeyUsage = serverAuth" >"$TLS/server.ext"
+        openssl x509 -req -sha256 -days 825 -in "$TLS/server.csr" \
+            -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
+            -extfile "$TLS/server.ext" -out "$TLS/server.crt" 2>/dev/null
+        rm -f "$TLS/server.csr" "$TLS/server.ext"
+    fi
+    # PostgreSQL refuses a key that others can read, or owned by someone else.
+    chmod 600 "$TLS/server.key"
+    chmod 644 "$TLS/ca.crt" "$TLS/server.crt"
+    [ "$(id -u)" = 0 ] && chown "$PG_USER": "$TLS/server.key" "$TLS/server.crt"
+    return 0
+}
+
+ensure_tls_conf() {  # data directory; prints "changed" when a reload is needed
+    local dir="$1" changed=""
+    if ! grep -q "^ssl = on" "$dir/postgresql.conf"; then
+        cat >>"$dir/postgresql.conf" <<CONF
+# TLS for every TCP connection (scripts/services.sh, var/pg/tls/).
+ssl = on
+ssl_cert_file = '$TLS/server.crt'
+ssl_key_file = '$TLS/server.key'
+CONF
+        changed=1
+    fi
+    # Loopback logins and replication only over TLS: no plaintext TCP at all.
+    if grep -qE '^host[[:space:]]' "$dir/pg_hba.conf"; then
+        # As the server's user: sed -i replaces the file, and with it the owner.
+        as_pg sed -i -E 's/^host([[:space:]])/hostssl\1/' "$dir/pg_hba.conf"
+        changed=1
+    fi
+    if [ -n "$changed" ]; then echo changed; fi
+}
+
+reload_if_running() {  # data directory, what ensure_tls_conf printed
+    if [ -n "$2" ] && pg_running "$1"; then
+        say "reloading $(basename "$1") for TLS"
+        as_pg "$PG_BIN/pg_ctl" -D "$1" reload >/dev/null
+    fi
+}
+
 pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
 wait_ready() {  # port
@@ -125,7 +187,7 @@ log_min_duration_statement = -1
 CONF
     cat >>"$PRIMARY/pg_hba.conf" <<HBA
 # the shop: replication for the standby, password logins on loopback
-host    replication     shop_replicator 127.0.0.1/32    scram-sha-256
+hostssl replication     shop_replicator 127.0.0.1/32    scram-sha-256
 HBA
 }
 
@@ -223,10 +285,15 @@ wait_replica_streaming() {
 cmd_up() {
     ensure_reachable
     prepare_dirs
+    ensure_tls_files
     init_primary
+    # Also upgrades a cluster made before TLS: settings appended, then reloaded.
+    reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
     start_primary
     ensure_roles
     init_replica
+    # pg_basebackup copies the primary's files, so this is a no-op for a new replica.
+    reload_if_running "$REPLICA" "$(ensure_tls_conf "$REPLICA")"
     start_replica
     wait_replica_streaming
     ensure_redis

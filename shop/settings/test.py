@@ -32,3 +32,11 @@ CELERY_BROKER_URL = urlparse(REDIS_URL)._replace(path="/15").geturl()  # noqa: F
 # The auth endpoints are called many times per run, all from 127.0.0.1; the
 # throttle tests set their own small rates (tests/accounts/test_throttling.py).
 AUTH_RATE_REGISTER = AUTH_RATE_TOKEN = AUTH_RATE_TOKEN_EMAIL = "10000/min"
+
+# The suite's own Redis database for the cache: rate-limit counters and
+# cached pages written by tests must never reach a development server's
+# (they share the server and, without this, the keys).
+if REDIS_AVAILABLE:  # noqa: F405
+    CACHES["default"]["LOCATION"] = (  # noqa: F405
+        urlparse(REDIS_URL)._replace(path="/14").geturl()  # noqa: F405
+    )

@@ -1,4 +1,5 @@
-"""The project's labs: ACID (01), DDL (04), the ER diagram (13), schema changes (17).
+"""The project's labs: ACID (01), DDL (04), the ER diagram (13), schema changes (17),
+security (23).
 
 One module per lab, named after it; importing this package registers them
 all (`manage.py lab` finds it through shop/lab.py's discover()). _common.py
@@ -10,6 +11,22 @@ transactions that are rolled back; the two throw-away tables
 (lab_acid_durability, lab_zero_downtime) are dropped in `finally`.
 """
 
-from shop.labs import acid, er_diagram, sqlmigrate, transactional_ddl, zero_downtime
+from shop.labs import (
+    acid,
+    audit,
+    er_diagram,
+    injection,
+    sqlmigrate,
+    transactional_ddl,
+    zero_downtime,
+)
 
-__all__ = ["acid", "er_diagram", "sqlmigrate", "transactional_ddl", "zero_downtime"]
+__all__ = [
+    "acid",
+    "audit",
+    "er_diagram",
+    "injection",
+    "sqlmigrate",
+    "transactional_ddl",
+    "zero_downtime",
+]

@@ -34,6 +34,8 @@ EXPECTED_LABS = {
     "isolation",
     "deadlock",
     "skip-locked",
+    "injection",
+    "audit",
 }
 
 ROW_COUNTS_SQL = """

@@ -17,11 +17,6 @@ DEFAULT_LOCK_TIMEOUT = "2s"
 DEFAULT_STATEMENT_TIMEOUT = "10s"
 
 
-def set_local(name: str, value, *, using: str = "default") -> None:
-    """Set a transaction-local setting (must be inside a transaction)."""
-    set_locals({name: str(value)}, using=using)
-
-
 def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
     """Set several transaction-local settings in one round trip."""
     calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))

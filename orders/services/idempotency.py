@@ -18,6 +18,9 @@ from shop.db_context import customer_transaction
 from shop.errors import ShopError
 from shop.sql_files import read_sql
 
+# Printable ASCII, as a UUID is: PostgreSQL text cannot hold NUL (a DataError,
+# a 500, before this check existed) and no other control character belongs
+# in a key; 255 is the column's length.
 KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,255}")
 
 

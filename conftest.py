@@ -2,7 +2,7 @@
 
 At the root, not in tests/, so that no test file anywhere in the project can
 fall back to pytest-django's default set-up: that one creates databases only
-for the aliases a test asks for, and `default` / `replica` / `readonly`
+for the aliases a test asks for, and `default` / `replica` / `readonly` / `loader`
 (mirrors of `owner`) would then point at the development database itself.
 """
 
@@ -22,7 +22,7 @@ def django_db_setup(
             verbosity=request.config.option.verbose,
             interactive=False,
             keepdb=django_db_keepdb,
-            aliases={"owner", "default", "replica", "readonly"},
+            aliases={"owner", "default", "replica", "readonly", "loader"},
         )
     yield
     if not django_db_keepdb:

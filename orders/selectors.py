@@ -1,13 +1,21 @@
-"""Order reads: a customer's cart and orders."""
+"""Order reads: a customer's cart and orders.
+
+Row-level security shows these tables only to a transaction that says who
+is acting (shop/db_context.py), so every read here runs in the customer's
+own transaction; `order_list` returns a lazy QuerySet, which its caller
+evaluates inside one (orders/api/views.py:OrderListApi).
+"""
 
 from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
 from orders.models import CartItem, Order, OrderLine
+from shop.db_context import customer_transaction
 
 
 def cart_items(*, customer_id: int) -> list[CartItem]:
+    """The cart's lines; the caller's transaction must act for the customer."""
     return list(
         CartItem.objects.filter(cart__customer_id=customer_id)
         .select_related("variant")
@@ -17,7 +25,8 @@ def cart_items(*, customer_id: int) -> list[CartItem]:
 
 def cart_get(*, customer_id: int) -> dict:
     """The cart as the API shows it: lines with prices now, and the subtotal."""
-    items = cart_items(customer_id=customer_id)
+    with customer_transaction(customer_id):
+        items = cart_items(customer_id=customer_id)
     lines = [
         {
             "id": item.pk,
@@ -43,4 +52,6 @@ def order_list(*, customer_id: int) -> QuerySet[Order]:
 
 
 def order_get(*, customer_id: int, order_id: int) -> Order | None:
-    return order_list(customer_id=customer_id).filter(pk=order_id).first()
+    """One of the customer's orders with its lines, or None."""
+    with customer_transaction(customer_id):
+        return order_list(customer_id=customer_id).filter(pk=order_id).first()

@@ -20,13 +20,9 @@ from django.db.models import F
 
 from catalog.models import StockLevel
 from orders.models import Coupon, CouponRedemption
+from shop.db_context import ISOLATION_LEVELS, staff_transaction
 from shop.db_retry import backoff, retry_on_conflict
 
-ISOLATION_STATEMENTS = {
-    "read committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
-    "repeatable read": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    "serializable": "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-}
 OPTIMISTIC_ATTEMPTS = 50
 
 
@@ -38,7 +34,7 @@ def _isolation(level: str) -> None:
     # Must be the transaction's first statement; the level is a keyword, not
     # a value, so it comes from a fixed table, never from input.
     with connection.cursor() as cursor:
-        cursor.execute(ISOLATION_STATEMENTS[level])
+        cursor.execute(ISOLATION_LEVELS[level])
 
 
 def reserve_row_lock(*, level_id: int, quantity: int, pause=None) -> bool:
@@ -123,12 +119,15 @@ def coupon_redeem_by_count(
     READ COMMITTED and REPEATABLE READ. SERIALIZABLE sees the read/write
     dependency cycle and aborts one (40001); its retry counts 1 and stops.
     Checkout avoids the trap differently: one conditional UPDATE of
-    orders_coupon.times_used, guarded by a CHECK.
+    orders_coupon.times_used, guarded by a CHECK. (orders_coupon has no
+    row-level security: a coupon belongs to the shop, not to a customer.)
     """
 
     def attempt() -> bool:
-        with transaction.atomic():
-            _isolation(isolation)
+        # As staff: the limit counts every customer's redemptions, and under
+        # row-level security a customer's own transaction would count only
+        # theirs (chapter 22: policies change what an aggregate means).
+        with staff_transaction(isolation=isolation, lock_timeout=None):
             limit = Coupon.objects.values_list("usage_limit", flat=True).get(
                 pk=coupon_id
             )

@@ -28,6 +28,7 @@ DB_NAME="${SHOP_DB_NAME:-shop}"
 OWNER_PASSWORD="${SHOP_OWNER_PASSWORD:-shop_owner}"
 APP_PASSWORD="${SHOP_APP_PASSWORD:-shop_app}"
 READONLY_PASSWORD="${SHOP_READONLY_PASSWORD:-shop_readonly}"
+LOADER_PASSWORD="${SHOP_LOADER_PASSWORD:-shop_loader}"
 REPLICATOR_PASSWORD="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 
@@ -201,7 +202,7 @@ start_primary() {
 
 ensure_roles() {
     psql_admin -v owner_pw="$OWNER_PASSWORD" -v app_pw="$APP_PASSWORD" \
-        -v ro_pw="$READONLY_PASSWORD" -v repl_pw="$REPLICATOR_PASSWORD" \
+        -v ro_pw="$READONLY_PASSWORD" -v loader_pw="$LOADER_PASSWORD" -v repl_pw="$REPLICATOR_PASSWORD" \
         -f "$ROOT/scripts/sql/roles.sql"
     if ! psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
         say "creating database $DB_NAME owned by shop_owner"

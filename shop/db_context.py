@@ -1,11 +1,19 @@
 """The one way to open a transaction that touches customer-owned rows.
 
-Every such transaction starts with a *transaction-local* context
-(`set_config(name, value, true)`): it vanishes at COMMIT or ROLLBACK, so a
-pooled connection handed to the next request can never carry this
-customer's identity along. Row-level security policies (chapter 22) read
-these settings; until then they label the work for the stock ledger, the
-audit trail (shop_audit_log: app.customer_id, app.user_id) and logs.
+Every such transaction starts by saying who is acting, in *transaction-local*
+settings (`set_config(name, value, true)`) that vanish at COMMIT or ROLLBACK,
+so a pooled connection handed to the next request can never carry this
+one's identity along. The row-level security policies
+(shop/sql/rls/row_level_security_v01.sql, chapter 22) read them:
+
+    customer_transaction(id)   one customer's rows
+    staff_transaction()        every customer's rows (admin, staff API)
+    job_transaction(name)      the rows a background job may touch (recovery)
+
+A transaction that opened none of them acts for nobody and sees no
+customer-owned row at all. Every context sets all three settings, so one
+can never inherit part of another. The stock ledger and the audit trail
+(app.user_id, app.order_id, app.stock_reason) read the same settings.
 """
 
 from contextlib import contextmanager
@@ -15,6 +23,12 @@ from django.db import connections, transaction
 # A stuck lock fails fast with a clear error instead of hanging a request.
 DEFAULT_LOCK_TIMEOUT = "2s"
 DEFAULT_STATEMENT_TIMEOUT = "10s"
+# Keywords, not values: they come from this table, never from input.
+ISOLATION_LEVELS = {
+    "read committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    "repeatable read": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    "serializable": "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+}
 
 
 def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
@@ -25,9 +39,33 @@ def set_locals(settings: dict[str, str], *, using: str = "default") -> None:
         cursor.execute(f"SELECT {calls}", params)  # placeholders only, no values
 
 
+def _swap_locals(settings: dict[str, str], using: str) -> dict[str, str]:
+    """Set transaction-local settings and return their previous values, in one
+    round trip. The OFFSET 0 subquery is read first (the outer row is built
+    from it), so the old values are taken before any set_config() runs."""
+    names = list(settings)
+    reads = ", ".join(f"current_setting(%s, true) AS old{i}" for i in range(len(names)))
+    calls = ", ".join(["set_config(%s, %s, true)"] * len(names))
+    old_columns = ", ".join(f"old{i}" for i in range(len(names)))
+    # In the order the placeholders appear: the outer calls, then the reads.
+    params = [*(item for pair in settings.items() for item in pair), *names]
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {old_columns}, {calls} FROM (SELECT {reads} OFFSET 0) AS old",
+            params,
+        )
+        row = cursor.fetchone()
+    return {name: row[i] or "" for i, name in enumerate(names)}
+
+
 @contextmanager
 def _acting_as(
-    context: dict[str, str], using, lock_timeout, statement_timeout, user_id=None
+    context: dict[str, str],
+    using,
+    lock_timeout,
+    statement_timeout,
+    user_id=None,
+    isolation=None,
 ):
     settings = dict(context)
     # Left unset when unknown, not set empty: a caller that names no user
@@ -38,9 +76,27 @@ def _acting_as(
         settings["lock_timeout"] = lock_timeout
     if statement_timeout:
         settings["statement_timeout"] = statement_timeout
+    # Nested in a transaction that is already open (a savepoint), the
+    # settings would outlive this block: RELEASE SAVEPOINT keeps what
+    # set_config(..., true) did until the outer COMMIT. So a nested context
+    # puts the outer one back on the way out, and code after the block acts
+    # for whoever it acted for before, exactly as after a COMMIT. (On an
+    # exception, ROLLBACK TO SAVEPOINT undoes the settings by itself.)
+    nested = connections[using].in_atomic_block
+    if isolation and nested:
+        raise ValueError("an isolation level is chosen only by the outermost block")
     with transaction.atomic(using=using):
-        set_locals(settings, using=using)
+        if isolation:
+            # Before any other statement: the level is fixed by the first one.
+            with connections[using].cursor() as cursor:
+                cursor.execute(ISOLATION_LEVELS[isolation])
+        if nested:
+            previous = _swap_locals(settings, using)
+        else:
+            set_locals(settings, using=using)
         yield
+        if nested:
+            set_locals(previous, using=using)
 
 
 def customer_transaction(
@@ -55,7 +111,11 @@ def customer_transaction(
 
     `user_id` (the logged-in user) only labels the audit trail's entries.
     """
-    context = {"app.customer_id": str(customer_id), "app.is_staff": "off"}
+    context = {
+        "app.customer_id": str(customer_id),
+        "app.is_staff": "off",
+        "app.job": "",
+    }
     return _acting_as(context, using, lock_timeout, statement_timeout, user_id)
 
 
@@ -65,12 +125,34 @@ def staff_transaction(
     using: str = "default",
     lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
     statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
+    isolation: str | None = None,
 ):
     """Open a transaction acting as staff (all customers' rows), with bounded waits.
 
     Explicit, never implied by a missing customer id: a transaction that set
     nothing acts for nobody. `user_id` (the staff member) only labels the
-    audit trail's entries.
+    audit trail's entries. `isolation` ("serializable", ...) sets the level.
     """
-    context = {"app.customer_id": "", "app.is_staff": "on"}
-    return _acting_as(context, using, lock_timeout, statement_timeout, user_id)
+    context = {"app.customer_id": "", "app.is_staff": "on", "app.job": ""}
+    return _acting_as(
+        context, using, lock_timeout, statement_timeout, user_id, isolation
+    )
+
+
+def job_transaction(
+    name: str,
+    *,
+    using: str = "default",
+    lock_timeout: str | None = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: str | None = DEFAULT_STATEMENT_TIMEOUT,
+):
+    """Open a transaction acting as the background job `name`.
+
+    A job sees only the tables whose policies admit jobs (orders, their
+    payments and keys, carts), not addresses or reviews: narrower than staff.
+    The name stays in app.job for the transaction, for anyone debugging it.
+    """
+    if not name:
+        raise ValueError("a job context needs the job's name")
+    context = {"app.customer_id": "", "app.is_staff": "off", "app.job": name}
+    return _acting_as(context, using, lock_timeout, statement_timeout)

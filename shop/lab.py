@@ -85,6 +85,22 @@ def connect(alias: str = "default", *, autocommit: bool = False):
         conn.close()
 
 
+# Row-level security (chapter 22) shows a transaction that says nobody is
+# acting no customer-owned row, and lets it write none. Labs about other
+# topics act as staff, who see and may write every customer's rows.
+STAFF_SQL = "SELECT set_config('app.is_staff', 'on', %s)"
+
+
+def act_as_staff_for_session(conn) -> None:
+    """Make a lab's own psycopg session act as staff until it closes.
+
+    Session-wide (is_local false) only because the session is private to the
+    lab and closed at its end: the app, whose connections are pooled and
+    reused, never sets a context beyond its transaction.
+    """
+    conn.execute(STAFF_SQL, [False])
+
+
 class Narrator:
     """Prints a lab's story and checks its claims."""
 
@@ -119,6 +135,25 @@ class Narrator:
             with connections[using].cursor() as own:
                 return self._run(own, sql, params)
         return self._run(cursor, sql, params)
+
+    def act_as_staff(self, *, using: str = "default", cursor=None) -> None:
+        """Act as staff for the rest of the current transaction, and show it."""
+        self.sql(
+            STAFF_SQL,
+            [True],
+            using=using,
+            cursor=cursor,
+            label="act as staff for this transaction (row-level security, chapter 22)",
+        )
+
+    def act_as_customer(self, customer_id: int, *, using: str = "default") -> None:
+        """Act for one customer for the rest of the current transaction, and show it."""
+        self.sql(
+            "SELECT set_config('app.customer_id', %s, true)",
+            [str(customer_id)],
+            using=using,
+            label="act for this customer (row-level security, chapter 22)",
+        )
 
     def _run(self, cursor, sql, params):
         cursor.execute(sql, params)

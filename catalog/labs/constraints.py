@@ -101,6 +101,7 @@ def constraints(n: Narrator) -> None:
 
         n.step("CHECK: a rating is 1 to 5; UNIQUE: one review per customer")
         customer = n.sql(CUSTOMER_SQL, {"email": "lab-02@example.com"})[0][0]
+        n.act_as_customer(customer)  # only the author may write a review
         n.expect_sql_error(
             REVIEW_INSERT,
             [product, customer, 6],

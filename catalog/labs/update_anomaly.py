@@ -14,6 +14,7 @@ from shop.lab import Narrator, lab, rolled_back
 def update_anomaly(n: Narrator) -> None:
     with rolled_back("default"):
         n.say("    BEGIN")
+        n.act_as_staff()  # it writes a customer's address and order
         ids = catalog_rows(n, tag="03")
         product, category = ids["product_id"], ids["category_id"]
 

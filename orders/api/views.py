@@ -14,6 +14,7 @@ from orders.api.serializers import (
     CheckoutOutput,
     OrderOutput,
 )
+from shop.db_context import customer_transaction
 from shop.errors import ShopError
 from shop.pagination import SafeCursorPagination
 
@@ -133,9 +134,13 @@ class OrderListApi(APIView):
     @extend_schema(responses={200: OrderOutput(many=True)})
     def get(self, request):
         paginator = OrderCursorPagination()
-        orders = selectors.order_list(customer_id=customer_id(request))
-        page = paginator.paginate_queryset(orders, request, view=self)
-        return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+        # The page and its prefetched lines are read in the customer's own
+        # transaction: row-level security shows no order to any other.
+        with customer_transaction(customer_id(request)):
+            orders = selectors.order_list(customer_id=customer_id(request))
+            page = paginator.paginate_queryset(orders, request, view=self)
+            body = OrderOutput(page, many=True).data
+        return paginator.get_paginated_response(body)
 
 
 class OrderDetailApi(APIView):

@@ -14,7 +14,7 @@ from decimal import Decimal
 import psycopg
 import sqlparse
 
-from shop.lab import LabFailed, Narrator, connect
+from shop.lab import LabFailed, Narrator, act_as_staff_for_session, connect
 
 # A category, a product with `variants` variants, a warehouse, and one stock
 # row per variant, in one statement; returns the stock rows.
@@ -196,6 +196,7 @@ def _committed_rows(n: Narrator, tag: str):
     """
     with connect("default", autocommit=True) as conn:
         conn.execute("SET lock_timeout = '5s'")
+        act_as_staff_for_session(conn)
         _delete_lab_rows(n, conn, tag, quiet=True)
         try:
             with conn.cursor() as cursor:
@@ -213,6 +214,7 @@ def _sessions(count: int, *, lock_timeout="5s"):
             conn = stack.enter_context(connect("default", autocommit=True))
             # A wait longer than this is a bug in the lab: fail, never hang.
             conn.execute("SELECT set_config('lock_timeout', %s, false)", [lock_timeout])
+            act_as_staff_for_session(conn)
             cursors.append(conn.cursor())
         yield cursors
 

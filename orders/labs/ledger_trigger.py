@@ -51,6 +51,7 @@ def ledger_trigger(n: Narrator) -> None:
 
     with rolled_back("default"):
         n.say("    BEGIN")
+        n.act_as_staff()  # it writes a customer's order below
         stock = _stock_rows(n, "09", variants=2, on_hand=5, label="one INSERT, 2 rows")
         ids = [row[0] for row in stock]
         ledger = n.sql(LEDGER_SQL, [ids], label="the ledger")

@@ -85,7 +85,7 @@ def cart_item_add(*, customer_id: int, sku: str, quantity: int) -> CartItem:
         # the increment back, so the cart never holds more than is available.
         _check_stock(variant, new_quantity)
         _check_amount(cart.pk, variant, new_quantity)
-    return CartItem.objects.select_related("variant").get(pk=item_id)
+        return CartItem.objects.select_related("variant").get(pk=item_id)
 
 
 def _own_item(customer_id: int, item_id: int) -> CartItem:

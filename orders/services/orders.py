@@ -11,7 +11,7 @@ from orders.models import IdempotencyKey, Order, Payment
 from orders.services import idempotency
 from orders.services.settle import order_settle
 from orders.services.stock import restock_lines
-from shop.db_context import customer_transaction, set_locals, staff_transaction
+from shop.db_context import customer_transaction, job_transaction, set_locals
 from shop.db_retry import retry_on_conflict
 from shop.errors import ShopError
 from shop.sql_files import read_sql
@@ -21,6 +21,9 @@ STALE_CHECKOUT_AFTER = timedelta(minutes=15)
 # A captured charge whose phase 3 has not run for this long lost its
 # request (a crash, or every retry of a busy stock row failed).
 CAPTURED_UNSETTLED_AFTER = timedelta(minutes=1)
+# Recovery acts as a background job, not as staff: row-level security lets
+# a job see orders, payments, keys and carts, and nothing else (chapter 22).
+RECOVERY_JOB = "checkout_recover"
 
 
 def order_cancel(*, customer_id: int, order_id: int) -> Order:
@@ -83,7 +86,7 @@ def checkout_recover(
     # Forget the keys of released (or never-placed) checkouts so that the
     # client's retry with the same key starts a fresh checkout.
     cutoff = timezone.now() - older_than
-    with staff_transaction():
+    with job_transaction(RECOVERY_JOB):
         IdempotencyKey.objects.filter(
             status=IdempotencyKey.Status.IN_PROGRESS, created_at__lt=cutoff
         ).filter(Q(order__isnull=True) | Q(order__status=Order.Status.FAILED)).delete()
@@ -92,23 +95,24 @@ def checkout_recover(
 
 def _finish_captured(*, older_than: timedelta) -> int:
     cutoff = timezone.now() - older_than
-    order_ids = (
-        Order.objects.filter(
-            status=Order.Status.PENDING,
-            created_at__lt=cutoff,
-            payments__status=Payment.Status.CAPTURED,
+    with job_transaction(RECOVERY_JOB):
+        order_ids = list(
+            Order.objects.filter(
+                status=Order.Status.PENDING,
+                created_at__lt=cutoff,
+                payments__status=Payment.Status.CAPTURED,
+            )
+            .values_list("id", flat=True)
+            .distinct()
         )
-        .values_list("id", flat=True)
-        .distinct()
-    )
     return sum(
         retry_on_conflict(lambda order_id=order_id: _finish_one(order_id))
-        for order_id in list(order_ids)
+        for order_id in order_ids
     )
 
 
 def _finish_one(order_id: int) -> int:
-    with staff_transaction(lock_timeout="5s"):
+    with job_transaction(RECOVERY_JOB, lock_timeout="5s"):
         # SKIP LOCKED: a live phase 3 holding the order finishes it itself.
         order = locks.order_lock(order_id=order_id, skip_locked=True)
         if order is None or order.status != Order.Status.PENDING:

@@ -5,7 +5,7 @@
 #
 # It does what scripts/services.sh does for the local primary, with the same
 # SQL files, so both set-ups get the same roles and the same database:
-#   - the four roles of DESIGN.md "Database roles" (scripts/sql/roles.sql),
+#   - the roles of DESIGN.md "Database roles" (scripts/sql/roles.sql),
 #   - the database, owned by shop_owner so migrations can create the schema,
 #   - superuser-only extensions in template1 and the database
 #     (scripts/sql/database.sql; template1 so test databases inherit them),
@@ -27,6 +27,7 @@ psql_admin --dbname postgres \
     -v owner_pw="${SHOP_OWNER_PASSWORD:-shop_owner}" \
     -v app_pw="${SHOP_APP_PASSWORD:-shop_app}" \
     -v ro_pw="${SHOP_READONLY_PASSWORD:-shop_readonly}" \
+    -v loader_pw="${SHOP_LOADER_PASSWORD:-shop_loader}" \
     -v repl_pw="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}" \
     -f "$SQL_DIR/roles.sql"
 

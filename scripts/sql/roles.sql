@@ -5,6 +5,7 @@
 SELECT 'CREATE ROLE shop_owner' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_owner') \gexec
 SELECT 'CREATE ROLE shop_app' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_app') \gexec
 SELECT 'CREATE ROLE shop_readonly' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_readonly') \gexec
+SELECT 'CREATE ROLE shop_loader' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_loader') \gexec
 SELECT 'CREATE ROLE shop_replicator' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_replicator') \gexec
 
 -- Owns the schema and runs migrations; CREATEDB so the test runner can make test_shop.
@@ -13,6 +14,11 @@ ALTER ROLE shop_owner LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBY
 -- so row-level security applies to every query it makes.
 ALTER ROLE shop_app LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_pw';
 ALTER ROLE shop_readonly LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'ro_pw';
+-- The seed's bulk loader, and nothing else: COPY FROM refuses tables with
+-- row-level security unless the role bypasses it, and the seed writes every
+-- customer's rows at once. SELECT and INSERT only (a migration grants them);
+-- the app never connects as it (chapter 22).
+ALTER ROLE shop_loader LOGIN BYPASSRLS NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION PASSWORD :'loader_pw';
 ALTER ROLE shop_replicator LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'repl_pw';
 -- A stuck statement in the app fails instead of hanging a request forever.
 ALTER ROLE shop_app SET statement_timeout = '30s';

@@ -41,8 +41,13 @@ class _Tally:
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "default"):
-    """Write the plan's rows as `using` (shop_app): the same seed, the same rows."""
+def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "loader"):
+    """Write the plan's rows as `using`: the same seed, the same rows.
+
+    `loader` is shop_loader, the one role that bypasses row-level security:
+    COPY FROM refuses tables with policies for every other role (chapter
+    22), and the seed writes every customer's rows in one go.
+    """
     started = time.monotonic()
     tally = _Tally()
     with _phase("catalog", catalog_row_count(plan), using, tally) as writer:
@@ -105,8 +110,8 @@ def _phase(name: str, total: int, using: str, tally: _Tally):
             transaction.atomic(using=using),
             connections[using].cursor() as cursor,
         ):
-            # A bulk load is no request: shop_app's 30 s statement_timeout
-            # (scripts/sql/roles.sql) would cut a large phase's COMMIT short.
+            # A bulk load is no request: no statement timeout (the app's 30 s,
+            # scripts/sql/roles.sql, would cut a large phase's COMMIT short).
             cursor.execute("SELECT set_config('statement_timeout', '0', true)")
             writer = CopyWriter(cursor, progress)
             yield writer

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it calls the admin's views itself (shop/middleware.py).
+    "shop.middleware.AdminStaffContextMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -82,11 +84,13 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------
-# Four aliases, three roles (DESIGN.md "Database roles"):
+# Five aliases, four roles (DESIGN.md "Database roles"):
 #   default  -> shop_app on the primary: every request, shell and worker query
 #   owner    -> shop_owner on the primary: migrations and DDL labs only
 #   replica  -> shop_app on the streaming replica: reads that tolerate lag
 #   readonly -> shop_readonly on the replica: analytics reads, SELECT only
+#   loader   -> shop_loader on the primary: the seed's COPY, which row-level
+#               security would refuse (BYPASSRLS; chapter 22); nothing else
 DATABASE_URL = env("DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55432/shop")
 OWNER_DATABASE_URL = env(
     "OWNER_DATABASE_URL", "postgres://shop_owner:shop_owner@127.0.0.1:55432/shop"
@@ -97,6 +101,9 @@ REPLICA_DATABASE_URL = env(
 READONLY_DATABASE_URL = env(
     "READONLY_DATABASE_URL",
     "postgres://shop_readonly:shop_readonly@127.0.0.1:55433/shop",
+)
+LOADER_DATABASE_URL = env(
+    "LOADER_DATABASE_URL", "postgres://shop_loader:shop_loader@127.0.0.1:55432/shop"
 )
 # The local services accept TCP only over TLS, with a certificate signed by
 # the CA scripts/services.sh makes: verify it, name included. Elsewhere
@@ -121,6 +128,7 @@ DATABASES = {
     "owner": database(OWNER_DATABASE_URL),
     "replica": database(REPLICA_DATABASE_URL),
     "readonly": database(READONLY_DATABASE_URL),
+    "loader": database(LOADER_DATABASE_URL),
 }
 DATABASE_ROUTERS = ["shop.db_routers.OwnerMigratesRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

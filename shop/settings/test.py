@@ -1,7 +1,7 @@
 """The pytest suite: the same real services, with test databases.
 
-`default`, `replica` and `readonly` mirror `owner`: Django creates one test database
-(as shop_owner, who may CREATEDB) and the other aliases only take its name,
+`default`, `replica`, `readonly` and `loader` mirror `owner`: Django creates
+one test database (as shop_owner, who may CREATEDB) and the others take its name,
 so each keeps its own role and server. The replica and readonly aliases
 therefore read the real standby's streamed copy of test_shop.
 """
@@ -14,6 +14,7 @@ from .base import env
 DATABASES["default"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
 DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
 DATABASES["readonly"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+DATABASES["loader"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 DEBUG = False

@@ -1,6 +1,7 @@
 import factory
 
 from shop.accounts.models import Address, Customer, User
+from tests.staff_factory import StaffModelFactory
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,7 +24,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
 
 
-class AddressFactory(factory.django.DjangoModelFactory):
+class AddressFactory(StaffModelFactory):
     class Meta:
         model = Address
 

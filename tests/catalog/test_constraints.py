@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from psycopg import errors
 
+from shop.db_context import customer_transaction
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import (
     CategoryFactory,
@@ -92,13 +93,15 @@ def test_a_review_rating_is_1_to_5_and_one_per_customer_and_product():
         "INSERT INTO catalog_review (product_id, customer_id, rating, title, body, "
         "created_at) VALUES (%s, %s, %s, '', '', now())"
     )
-    for rating in (0, 6):
-        error = rejected(insert, [product.pk, customer.pk, rating])
-        assert error.diag.constraint_name == "catalog_review_rating_1_to_5"
-    with connection.cursor() as cursor:
-        cursor.execute(insert, [product.pk, customer.pk, 5])
-    error = rejected(insert, [product.pk, customer.pk, 4])
-    assert error.diag.constraint_name == "catalog_review_one_per_customer_product"
+    # As the author: row-level security lets only them write their review.
+    with customer_transaction(customer.pk):
+        for rating in (0, 6):
+            error = rejected(insert, [product.pk, customer.pk, rating])
+            assert error.diag.constraint_name == "catalog_review_rating_1_to_5"
+        with connection.cursor() as cursor:
+            cursor.execute(insert, [product.pk, customer.pk, 5])
+        error = rejected(insert, [product.pk, customer.pk, 4])
+        assert error.diag.constraint_name == "catalog_review_one_per_customer_product"
 
 
 def test_the_category_tree_refuses_self_parents_and_sibling_name_clashes():
@@ -171,12 +174,13 @@ def test_an_address_has_an_iso_country_and_one_default_per_customer():
         "INSERT INTO accounts_address (customer_id, line1, line2, city, postal_code, "
         "country, is_default) VALUES (%s, '1 Main St', '', 'Town', '1', %s, %s)"
     )
-    error = rejected(insert, [customer.pk, "us", False])
-    assert error.diag.constraint_name == "accounts_address_country_iso2"
-    with connection.cursor() as cursor:
-        cursor.execute(insert, [customer.pk, "US", True])
-    error = rejected(insert, [customer.pk, "DE", True])
-    assert error.diag.constraint_name == "accounts_address_one_default_per_customer"
+    with customer_transaction(customer.pk):  # only they may write their addresses
+        error = rejected(insert, [customer.pk, "us", False])
+        assert error.diag.constraint_name == "accounts_address_country_iso2"
+        with connection.cursor() as cursor:
+            cursor.execute(insert, [customer.pk, "US", True])
+        error = rejected(insert, [customer.pk, "DE", True])
+        assert error.diag.constraint_name == "accounts_address_one_default_per_customer"
 
 
 def test_only_one_warehouse_is_the_default():

@@ -7,16 +7,17 @@ from django.utils import timezone
 from orders.models import Cart, CartItem, Coupon, Order
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import VariantFactory
+from tests.staff_factory import StaffModelFactory
 
 
-class CartFactory(factory.django.DjangoModelFactory):
+class CartFactory(StaffModelFactory):
     class Meta:
         model = Cart
 
     customer = factory.SubFactory(CustomerFactory)
 
 
-class CartItemFactory(factory.django.DjangoModelFactory):
+class CartItemFactory(StaffModelFactory):
     class Meta:
         model = CartItem
 
@@ -36,7 +37,7 @@ class CouponFactory(factory.django.DjangoModelFactory):
     usage_limit = None
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
+class OrderFactory(StaffModelFactory):
     class Meta:
         model = Order
 

@@ -1,11 +1,17 @@
-"""List endpoints run a fixed number of queries, whatever the page size."""
+"""List endpoints run a fixed number of queries, whatever the page size.
+
+Transactional, so that each request opens its transactions as in production:
+inside a test-wide transaction the customer context would be nested, and a
+nested context costs one statement more (shop/db_context.py).
+"""
 
 import pytest
 
+from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.conftest import client_for
 from tests.orders.factories import CartItemFactory, OrderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 
 def order_with_lines(customer, lines=2):
@@ -15,28 +21,31 @@ def order_with_lines(customer, lines=2):
     order = OrderFactory(customer=customer)
     for _ in range(lines):
         level = StockLevelFactory()
-        OrderLine.objects.create(
-            order=order,
-            variant=level.variant,
-            warehouse=level.warehouse,
-            sku=level.variant.sku,
-            product_name="x",
-            unit_price="5.00",
-            quantity=2,
-        )
+        with as_staff():
+            OrderLine.objects.create(
+                order=order,
+                variant=level.variant,
+                warehouse=level.warehouse,
+                sku=level.variant.sku,
+                product_name="x",
+                unit_price="5.00",
+                quantity=2,
+            )
     return order
 
 
 @pytest.mark.parametrize("page_size", [2, 10])
-def test_the_order_list_is_two_queries_at_any_page_size(
+def test_the_order_list_is_the_context_and_two_queries_at_any_page_size(
     customer, django_assert_num_queries, page_size
 ):
     for _ in range(12):
         order_with_lines(customer)
     client = client_for(customer)
 
-    # One for the page of orders, one for all their lines (prefetch).
-    with django_assert_num_queries(2):
+    # One transaction: BEGIN, the customer context (one set_config() round
+    # trip), one query for the page of orders and one for all their lines
+    # (prefetch), COMMIT.
+    with django_assert_num_queries(5):
         response = client.get(f"/api/v1/orders/?page_size={page_size}")
 
     assert len(response.json()["results"]) == page_size
@@ -44,7 +53,7 @@ def test_the_order_list_is_two_queries_at_any_page_size(
 
 
 @pytest.mark.parametrize("items", [1, 8])
-def test_the_cart_is_one_query_for_any_number_of_lines(
+def test_the_cart_is_the_context_and_one_query_for_any_number_of_lines(
     django_assert_num_queries, items
 ):
     first = CartItemFactory()
@@ -52,7 +61,8 @@ def test_the_cart_is_one_query_for_any_number_of_lines(
         CartItemFactory(cart=first.cart)
     client = client_for(first.cart.customer)
 
-    with django_assert_num_queries(1):
+    # BEGIN, the customer context, the lines with their variants, COMMIT.
+    with django_assert_num_queries(4):
         response = client.get("/api/v1/cart/")
 
     assert len(response.json()["items"]) == items

@@ -11,7 +11,7 @@ from django.utils import timezone
 from orders.models import IdempotencyKey, Order
 from orders.tasks import checkout_recover_task
 from shop.celery import app
-from tests.dbs import ALL_DATABASES
+from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.test_plpgsql import interrupted_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
@@ -45,11 +45,16 @@ def wait_for(condition, timeout=20.0):
 def test_a_worker_releases_a_stale_checkout(worker):
     level, order = interrupted_checkout()
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    Order.objects.filter(pk=order.pk).update(created_at=an_hour_ago)
-    IdempotencyKey.objects.update(created_at=an_hour_ago)
+    with as_staff():
+        Order.objects.filter(pk=order.pk).update(created_at=an_hour_ago)
+        IdempotencyKey.objects.update(created_at=an_hour_ago)
 
     checkout_recover_task.delay()
 
-    assert wait_for(lambda: Order.objects.get(pk=order.pk).status == "failed")
+    def released():
+        with as_staff():
+            return Order.objects.get(pk=order.pk).status == "failed"
+
+    assert wait_for(released)
     level.refresh_from_db()
     assert level.reserved == 0

@@ -45,10 +45,23 @@ from shop.seeding.determinism import BASE_TIME
 from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT
 from shop.seeding.vocabulary import CATEGORY_TREE
 from tests.catalog.factories import ProductFactory
-from tests.dbs import ALL_DATABASES
+from tests.dbs import ALL_DATABASES, session_as_staff
 from tests.orders.factories import CouponFactory, OrderFactory
 
 seeds_database = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+
+@pytest.fixture(autouse=True)
+def reads_as_staff(request):
+    """The checks read every customer's orders and addresses, as staff would."""
+    if request.node.get_closest_marker("django_db") is None:
+        yield  # a test that never touches the database
+        return
+    request.getfixturevalue("transactional_db")
+    with session_as_staff():
+        yield
+
+
 SMALL = SCALES["small"]
 MID_SIZE = plan_for(
     "large",

@@ -1,0 +1,51 @@
+"""Request middleware: the admin's database context.
+
+The API's views say who is acting in each transaction themselves (the
+services and selectors open customer or staff transactions). Django's admin
+is not ours to rewrite, so its views run whole inside one staff transaction
+instead, the way ATOMIC_REQUESTS would wrap them: row-level security would
+otherwise show a staff member no address, cart or order at all.
+"""
+
+from django.urls import reverse
+
+from shop.db_context import staff_transaction
+
+# An admin page runs a handful of short queries; a slow one is a bug.
+ADMIN_LOCK_TIMEOUT = "5s"
+ADMIN_STATEMENT_TIMEOUT = "30s"
+
+
+class AdminStaffContextMiddleware:
+    """Run an active staff member's admin views in a staff transaction.
+
+    It calls the view itself from process_view, so it must come last in
+    MIDDLEWARE: the process_view hooks after it (CSRF's among them, if it
+    were later) would be skipped.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.path.startswith(reverse("admin:index")):
+            return None
+        user = getattr(request, "user", None)
+        # Anyone else gets the admin's login page, which reads no customer row.
+        if user is None or not (user.is_active and user.is_staff):
+            return None
+        with staff_transaction(
+            user_id=user.pk,
+            lock_timeout=ADMIN_LOCK_TIMEOUT,
+            statement_timeout=ADMIN_STATEMENT_TIMEOUT,
+        ):
+            response = view_func(request, *view_args, **view_kwargs)
+            # The admin answers with TemplateResponses, rendered (and their
+            # querysets read) only after the view returns: render here, while
+            # the staff context is still set.
+            if hasattr(response, "render") and callable(response.render):
+                response = response.render()
+        return response

@@ -39,6 +39,7 @@ from catalog.models import Category, Product, ProductVariant, StockLevel, Wareho
 from orders import services
 from orders.models import Cart, CartItem, Order
 from shop.accounts.models import Customer, User
+from shop.db_context import staff_transaction
 
 ADDRESS = services.ShippingAddress(
     line1="1 Bench Street", city="Benchville", postal_code="12345", country="US"
@@ -142,27 +143,35 @@ def build_shop(*, customers: int, spread: int) -> Shop:
         for n in range(customers)
     )
     made = Customer.objects.bulk_create(Customer(user=u) for u in users)
-    Cart.objects.bulk_create(Cart(customer=c) for c in made)
+    # Staff: row-level security admits every customer's carts to no one else.
+    with staff_transaction(statement_timeout=None):
+        Cart.objects.bulk_create(Cart(customer=c) for c in made)
     shop.customers = [c.pk for c in made]
     return shop
 
 
 def fill_carts(lines: dict[int, list[int]]) -> None:
     """Put one unit of each listed variant in each customer's cart."""
-    cart_id = dict(
-        Cart.objects.filter(customer_id__in=lines).values_list("customer_id", "id")
-    )
-    CartItem.objects.bulk_create(
-        CartItem(cart_id=cart_id[customer], variant_id=variant, quantity=1)
-        for customer, variant_ids in lines.items()
-        for variant in variant_ids
-    )
+    with staff_transaction(statement_timeout=None):
+        cart_id = dict(
+            Cart.objects.filter(customer_id__in=lines).values_list("customer_id", "id")
+        )
+        CartItem.objects.bulk_create(
+            CartItem(cart_id=cart_id[customer], variant_id=variant, quantity=1)
+            for customer, variant_ids in lines.items()
+            for variant in variant_ids
+        )
 
 
 def tidy() -> None:
     """VACUUM ANALYZE, so no cell pays for the dead rows of the one before."""
     with connections["owner"].cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+
+
+def order_count() -> int:
+    with staff_transaction(statement_timeout=None):  # every customer's orders
+        return Order.objects.count()
 
 
 def stock_of(variant_ids):
@@ -247,7 +256,7 @@ def run_cell(shop: Shop, way: str, scenario: str, clients: int, checkouts: int):
     )
     tidy()
     before = stock_of(set(bought))
-    orders_before = Order.objects.count()
+    orders_before = order_count()
 
     seconds, latencies, cpu_seconds = race(WAYS[way], customers_by_client)
 
@@ -256,7 +265,7 @@ def run_cell(shop: Shop, way: str, scenario: str, clients: int, checkouts: int):
     if (
         before["on_hand"] - after["on_hand"] != sold
         or after["reserved"] != 0
-        or Order.objects.count() - orders_before != sold
+        or order_count() - orders_before != sold
     ):
         raise CheckoutFailed(
             f"{way}, {scenario}, {clients} clients: expected {sold} units sold and "

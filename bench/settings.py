@@ -16,6 +16,8 @@ DATABASES["owner"]["TEST"] = {  # noqa: F405
 }
 DATABASES["default"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
 DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+DATABASES["readonly"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+DATABASES["loader"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
 DEBUG = False
 # The fake gateway answers at once: the benchmark measures the database work.
 PAYMENT_GATEWAY_DELAY = 0

@@ -1,5 +1,6 @@
 """The orders labs: the stock ledger trigger and a procedure (09), savepoints
-(10), lost updates and isolation levels (11), deadlocks and SKIP LOCKED (12).
+(10), lost updates and isolation levels (11), deadlocks and SKIP LOCKED (12),
+row-level security (22).
 
 One module per lab, named after it; importing this package registers them
 all. _common.py holds what several labs share: the rows they work on, their
@@ -18,6 +19,7 @@ from orders.labs import (
     isolation,
     ledger_trigger,
     lost_update,
+    rls,
     savepoint,
     skip_locked,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "isolation",
     "ledger_trigger",
     "lost_update",
+    "rls",
     "savepoint",
     "skip_locked",
 ]

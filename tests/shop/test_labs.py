@@ -36,6 +36,7 @@ EXPECTED_LABS = {
     "skip-locked",
     "injection",
     "audit",
+    "rls",
 }
 
 ROW_COUNTS_SQL = """

@@ -148,6 +148,44 @@ reload_if_running() {  # data directory, what ensure_tls_conf printed
     fi
 }
 
+# pgaudit (chapter 23), when its package is installed (Debian:
+# postgresql-15-pgaudit): the server must preload it, so a running cluster
+# made before it is restarted once.
+pgaudit_installed() {
+    local libdir
+    libdir="$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo "$PG_BIN/../lib")"
+    [ -f "$libdir/pgaudit.so" ]
+}
+
+ensure_pgaudit_conf() {  # data directory; prints "changed" when a restart is needed
+    local dir="$1"
+    pgaudit_installed || return 0
+    grep -q "^pgaudit.role" "$dir/postgresql.conf" && return 0
+    cat >>"$dir/postgresql.conf" <<CONF
+# pgaudit (chapter 23, scripts/services.sh). Later lines win, so this list
+# replaces the one above. Every session's DDL and role changes are logged;
+# so is, by object, whatever the shop_auditor role holds privileges on
+# (shop/sql/audit/pgaudit_object_grants_v01.sql). Parameters are never
+# logged: the app binds encryption keys as parameters (shop/crypto.py).
+shared_preload_libraries = 'pg_stat_statements,pgaudit'
+pgaudit.log = 'ddl, role'
+pgaudit.log_catalog = off
+pgaudit.log_relation = on
+pgaudit.log_parameter = off
+pgaudit.role = 'shop_auditor'
+CONF
+    echo changed
+}
+
+restart_if_running() {  # data directory, what ensure_pgaudit_conf printed
+    if [ -n "$2" ] && pg_running "$1"; then
+        say "restarting $(basename "$1") to load pgaudit"
+        as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$PGLOG/$(basename "$1").log" -m fast -w -t 60 restart >/dev/null \
+            || die "$(basename "$1") failed to restart; see $PGLOG/$(basename "$1").log"
+        wait_ready "$( [ "$1" = "$PRIMARY" ] && echo "$PRIMARY_PORT" || echo "$REPLICA_PORT")"
+    fi
+}
+
 pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
 wait_ready() {  # port
@@ -290,6 +328,7 @@ cmd_up() {
     init_primary
     # Also upgrades a cluster made before TLS: settings appended, then reloaded.
     reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
+    restart_if_running "$PRIMARY" "$(ensure_pgaudit_conf "$PRIMARY")"
     start_primary
     ensure_roles
     init_replica

@@ -6,6 +6,7 @@ SELECT 'CREATE ROLE shop_owner' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rol
 SELECT 'CREATE ROLE shop_app' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_app') \gexec
 SELECT 'CREATE ROLE shop_readonly' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_readonly') \gexec
 SELECT 'CREATE ROLE shop_loader' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_loader') \gexec
+SELECT 'CREATE ROLE shop_auditor' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_auditor') \gexec
 SELECT 'CREATE ROLE shop_replicator' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_replicator') \gexec
 
 -- Owns the schema and runs migrations; CREATEDB so the test runner can make test_shop.
@@ -19,6 +20,9 @@ ALTER ROLE shop_readonly LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION
 -- customer's rows at once. SELECT and INSERT only (a migration grants them);
 -- the app never connects as it (chapter 22).
 ALTER ROLE shop_loader LOGIN BYPASSRLS NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION PASSWORD :'loader_pw';
+-- Never logs in: pgaudit logs every statement that uses a privilege this role
+-- holds (pgaudit.role), so its grants choose what object auditing records.
+ALTER ROLE shop_auditor NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE shop_replicator LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'repl_pw';
 -- A stuck statement in the app fails instead of hanging a request forever.
 ALTER ROLE shop_app SET statement_timeout = '30s';

@@ -56,7 +56,10 @@ format: install
 snapshots: migrate
 	$(PY) manage.py docs_snapshots
 
-# Checkout, the app's way against one PL/pgSQL call, in a scratch database;
-# `make bench BENCH_ARGS=--write` also updates docs/benchmarks.md.
+# The benchmarks, each in a scratch database of its own: checkout, the app's
+# way against one PL/pgSQL call; row-level security against the same reads
+# without it. `make bench BENCH_ARGS=--write` also updates docs/benchmarks.md;
+# CHECKOUT_ARGS / RLS_ARGS reach one benchmark only (e.g. RLS_ARGS=--orders=20000).
 bench: migrate
-	$(PY) -m bench.checkout $(BENCH_ARGS)
+	$(PY) -m bench.checkout $(BENCH_ARGS) $(CHECKOUT_ARGS)
+	$(PY) -m bench.rls $(BENCH_ARGS) $(RLS_ARGS)

@@ -88,12 +88,12 @@ WAYS = {"app": app_place, "function": function_place}
 
 
 @contextmanager
-def scratch_database():
+def scratch_database(aliases=frozenset({"owner", "default"})):
     """Create and migrate the benchmark's own database; drop it afterwards."""
     config = setup_databases(
         verbosity=0,
         interactive=False,
-        aliases={"owner", "default"},
+        aliases=set(aliases),
         serialized_aliases=set(),
     )
     try:

@@ -127,14 +127,24 @@ class Narrator:
         self.say(textwrap.indent(f"{head}{body}", "    "))
 
     def sql(
-        self, sql: str, params=None, *, using: str = "default", cursor=None, label=None
+        self,
+        sql: str,
+        params=None,
+        *,
+        using: str = "default",
+        cursor=None,
+        label=None,
+        limit: int = 12,
     ):
-        """Show and run one statement; print and return its rows (None if no result)."""
+        """Show and run one statement; print (up to `limit`) and return its rows.
+
+        None if the statement returns no result.
+        """
         self.show_sql(sql, params, label)
         if cursor is None:
             with connections[using].cursor() as own:
-                return self._run(own, sql, params)
-        return self._run(cursor, sql, params)
+                return self._run(own, sql, params, limit)
+        return self._run(cursor, sql, params, limit)
 
     def act_as_staff(self, *, using: str = "default", cursor=None) -> None:
         """Act as staff for the rest of the current transaction, and show it."""
@@ -155,7 +165,7 @@ class Narrator:
             label="act for this customer (row-level security, chapter 22)",
         )
 
-    def _run(self, cursor, sql, params):
+    def _run(self, cursor, sql, params, limit=12):
         cursor.execute(sql, params)
         if cursor.description is None:
             if cursor.rowcount >= 0:
@@ -166,7 +176,7 @@ class Narrator:
             return None
         columns = [c.name for c in cursor.description]
         rows = cursor.fetchall()
-        self.table(columns, rows)
+        self.table(columns, rows, limit=limit)
         return rows
 
     def table(self, columns, rows, limit: int = 12) -> None:

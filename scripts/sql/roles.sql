@@ -27,3 +27,8 @@ ALTER ROLE shop_replicator LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE
 -- A stuck statement in the app fails instead of hanging a request forever.
 ALTER ROLE shop_app SET statement_timeout = '30s';
 ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';
+-- No JIT for the app's short queries: the planner prices a row-level
+-- security subplan as if it ran for every row, a staff report's estimate
+-- then passes jit_above_cost, and compiling took longer than running the
+-- query (docs/benchmarks.md, "Row-level security").
+ALTER ROLE shop_app SET jit = off;

@@ -6,15 +6,21 @@ DROP POLICY catalog_review_public_read ON catalog_review;
 ALTER TABLE catalog_review NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog_review DISABLE ROW LEVEL SECURITY;
 
-DROP POLICY orders_payment_via_order ON orders_payment;
+DROP POLICY orders_payment_job ON orders_payment;
+DROP POLICY orders_payment_staff ON orders_payment;
+DROP POLICY orders_payment_customer ON orders_payment;
 ALTER TABLE orders_payment NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE orders_payment DISABLE ROW LEVEL SECURITY;
 
-DROP POLICY orders_order_line_via_order ON orders_order_line;
+DROP POLICY orders_order_line_job ON orders_order_line;
+DROP POLICY orders_order_line_staff ON orders_order_line;
+DROP POLICY orders_order_line_customer ON orders_order_line;
 ALTER TABLE orders_order_line NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE orders_order_line DISABLE ROW LEVEL SECURITY;
 
-DROP POLICY orders_cart_item_via_cart ON orders_cart_item;
+DROP POLICY orders_cart_item_job ON orders_cart_item;
+DROP POLICY orders_cart_item_staff ON orders_cart_item;
+DROP POLICY orders_cart_item_customer ON orders_cart_item;
 ALTER TABLE orders_cart_item NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE orders_cart_item DISABLE ROW LEVEL SECURITY;
 

@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 
 from shop.accounts.models import Customer, User
 from shop.crypto import current_key, execute_with_keys, key_by_id
-from shop.db_context import customer_transaction, staff_transaction
+from shop.db_context import customer_transaction, job_transaction
 from shop.errors import ShopError
 from shop.sql_files import read_sql
 
@@ -89,7 +89,7 @@ def customer_tax_ids_reencrypt_batch(*, old_key_id: int, batch_size: int) -> int
     params = {"old_key_id": old_key_id, "old_key": key_by_id(old_key_id)}
     params |= {"new_key_id": new_key_id, "new_key": new_key}
     params["batch_size"] = batch_size
-    # Staff: the batch spans many customers' rows.
-    with staff_transaction(statement_timeout="60s"):
+    # A background job: the batch spans many customers' rows.
+    with job_transaction("rotate_field_keys", statement_timeout="60s"):
         moved, _ = execute_with_keys(read_sql(TAX_ID_REENCRYPT_SQL), params)
     return moved

@@ -4,9 +4,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from orders.models import Cart, CartItem, Coupon, Order
+from orders.models import Cart, CartItem, Coupon, Order, OrderLine
 from tests.accounts.factories import CustomerFactory
-from tests.catalog.factories import VariantFactory
+from tests.catalog.factories import StockLevelFactory
 from tests.staff_factory import StaffModelFactory
 
 
@@ -22,7 +22,7 @@ class CartItemFactory(StaffModelFactory):
         model = CartItem
 
     cart = factory.SubFactory(CartFactory)
-    variant = factory.SubFactory(VariantFactory)
+    variant = factory.SubFactory("tests.catalog.factories.VariantFactory")
     quantity = 1
 
 
@@ -48,3 +48,20 @@ class OrderFactory(StaffModelFactory):
     ship_city = "Testville"
     ship_postal_code = "12345"
     ship_country = "US"
+
+
+class OrderLineFactory(StaffModelFactory):
+    """A line of one unit from a stock row of its own (pass `stock=` to choose)."""
+
+    class Meta:
+        model = OrderLine
+        exclude = ("stock",)
+
+    order = factory.SubFactory(OrderFactory)
+    stock = factory.SubFactory(StockLevelFactory)
+    variant = factory.SelfAttribute("stock.variant")
+    warehouse = factory.SelfAttribute("stock.warehouse")
+    sku = factory.SelfAttribute("variant.sku")
+    product_name = "x"
+    unit_price = Decimal("5.00")
+    quantity = 1

@@ -7,13 +7,18 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.models import Product, StockLevel
-from orders.models import IdempotencyKey, Order, OrderLine, StockMovement
+from orders.models import IdempotencyKey, Order, StockMovement
 from orders.services import checkout_recover
 from orders.services.checkout import ShippingAddress, _reserve
 from orders.services.idempotency import claim
 from tests.catalog.factories import ProductFactory, StockLevelFactory
 from tests.dbs import ALL_DATABASES, as_staff
-from tests.orders.factories import CartItemFactory, CouponFactory, OrderFactory
+from tests.orders.factories import (
+    CartItemFactory,
+    CouponFactory,
+    OrderFactory,
+    OrderLineFactory,
+)
 
 ADDRESS = ShippingAddress(
     line1="1 Test St", city="Testville", postal_code="1", country="US"
@@ -56,25 +61,15 @@ def test_updated_at_is_kept_by_the_database_for_queryset_updates():
 @pytest.mark.django_db
 def test_the_lines_total_function_agrees_with_every_stored_subtotal():
     order = OrderFactory(subtotal="59.97", total="59.97")
-    level = StockLevelFactory()
-    with as_staff():
-        OrderLine.objects.create(
-            order=order,
-            variant=level.variant,
-            warehouse=level.warehouse,
-            sku=level.variant.sku,
-            product_name="x",
-            unit_price="19.99",
-            quantity=3,
+    OrderLineFactory(order=order, unit_price="19.99", quantity=3)
+    with as_staff(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM orders_order "
+            "WHERE subtotal <> orders_order_lines_total(id)"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM orders_order "
-                "WHERE subtotal <> orders_order_lines_total(id)"
-            )
-            assert cursor.fetchone() == (0,)
-            cursor.execute("SELECT orders_order_lines_total(%s)", [order.pk])
-            assert str(cursor.fetchone()[0]) == "59.97"
+        assert cursor.fetchone() == (0,)
+        cursor.execute("SELECT orders_order_lines_total(%s)", [order.pk])
+        assert str(cursor.fetchone()[0]) == "59.97"
 
 
 def interrupted_checkout(units=2, coupon=None):

@@ -7,30 +7,16 @@ nested context costs one statement more (shop/db_context.py).
 
 import pytest
 
-from tests.dbs import ALL_DATABASES, as_staff
+from tests.dbs import ALL_DATABASES
 from tests.orders.conftest import client_for
-from tests.orders.factories import CartItemFactory, OrderFactory
+from tests.orders.factories import CartItemFactory, OrderFactory, OrderLineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 
 def order_with_lines(customer, lines=2):
-    from orders.models import OrderLine
-    from tests.catalog.factories import StockLevelFactory
-
     order = OrderFactory(customer=customer)
-    for _ in range(lines):
-        level = StockLevelFactory()
-        with as_staff():
-            OrderLine.objects.create(
-                order=order,
-                variant=level.variant,
-                warehouse=level.warehouse,
-                sku=level.variant.sku,
-                product_name="x",
-                unit_price="5.00",
-                quantity=2,
-            )
+    OrderLineFactory.create_batch(lines, order=order, quantity=2)
     return order
 
 

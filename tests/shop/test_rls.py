@@ -8,7 +8,6 @@ writes for another customer must be refused by WITH CHECK, or find nothing.
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import psycopg
 import pytest
@@ -16,13 +15,18 @@ from django.db import connection, connections
 from psycopg_pool import ConnectionPool
 
 from catalog.models import Review
-from orders.models import CouponRedemption, IdempotencyKey, OrderLine, Payment
+from orders.models import CouponRedemption, IdempotencyKey, Payment
 from shop.db_context import customer_transaction, job_transaction, staff_transaction
 from tests.accounts.factories import AddressFactory, CustomerFactory, UserFactory
 from tests.catalog.factories import ProductFactory, StockLevelFactory
 from tests.dbs import ALL_DATABASES, as_staff, wait_for_replica
 from tests.orders.conftest import client_for
-from tests.orders.factories import CartItemFactory, CouponFactory, OrderFactory
+from tests.orders.factories import (
+    CartItemFactory,
+    CouponFactory,
+    OrderFactory,
+    OrderLineFactory,
+)
 
 pytestmark = pytest.mark.django_db(
     transaction=True, databases=[*ALL_DATABASES, "readonly"]
@@ -92,16 +96,8 @@ def owned_rows(coupon) -> Owned:
     level = StockLevelFactory()
     item = CartItemFactory(cart__customer=customer, variant=level.variant)
     order = OrderFactory(customer=customer)
+    OrderLineFactory(order=order, stock=level)
     with as_staff():
-        OrderLine.objects.create(
-            order=order,
-            variant=level.variant,
-            warehouse=level.warehouse,
-            sku=level.variant.sku,
-            product_name="x",
-            unit_price=Decimal("10.00"),
-            quantity=1,
-        )
         Payment.objects.create(order=order, amount=order.total, status="captured")
         IdempotencyKey.objects.create(
             customer=customer, key="k", request_fingerprint="f"

@@ -1,13 +1,6 @@
 from django.db import migrations
 
-from shop.sql_files import read_sql
-
-
-def sql_file(path):
-    """RunSQL from a versioned .sql file and its _reverse twin."""
-    return migrations.RunSQL(
-        sql=read_sql(path), reverse_sql=read_sql(path.replace(".sql", "_reverse.sql"))
-    )
+from shop.sql_files import sql_file
 
 
 class Migration(migrations.Migration):

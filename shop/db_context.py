@@ -149,7 +149,8 @@ def job_transaction(
     """Open a transaction acting as the background job `name`.
 
     A job sees only the tables whose policies admit jobs (orders, their
-    payments and keys, carts), not addresses or reviews: narrower than staff.
+    lines, payments, keys and coupon redemptions, carts): no address, and
+    it may write no review (reviews are public to read). Narrower than staff.
     The name stays in app.job for the transaction, for anyone debugging it.
     """
     if not name:

@@ -351,6 +351,15 @@ def test_writes_for_another_customer_are_refused_or_find_nothing(two_customers):
             )
             == 0
         )
+        # A foreign key check ignores the policies: the policy itself must
+        # refuse a row of A's that points at B's order.
+        link = "UPDATE orders_idempotency_key SET order_id = %s WHERE customer_id = %s"
+        assert refused(conn, as_a, link, [b.order_id, a.customer_id]) == RLS_VIOLATION
+        redeem = (
+            "INSERT INTO orders_coupon_redemption (coupon_id, order_id, customer_id, "
+            "created_at) SELECT id, %s, %s, now() FROM orders_coupon LIMIT 1"
+        )
+        assert refused(conn, as_a, redeem, [b.order_id, a.customer_id]) == RLS_VIOLATION
         # Acting for nobody writes nothing; a job writes no address.
         assert refused(conn, NOBODY, ORDER_INSERT, [a.customer_id]) == RLS_VIOLATION
         assert refused(conn, JOB, ADDRESS_INSERT, [a.customer_id]) == RLS_VIOLATION

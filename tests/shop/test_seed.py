@@ -1,4 +1,4 @@
-"""`manage.py seed`: deterministic demo data, written with COPY as shop_app.
+"""`manage.py seed`: deterministic demo data, written with COPY as shop_loader.
 
 The command commits in its own transactions and --reset truncates through
 the `owner` alias, so every test here is transactional and lists all the

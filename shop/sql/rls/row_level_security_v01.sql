@@ -71,8 +71,15 @@ CREATE POLICY orders_order_job ON orders_order
 
 ALTER TABLE orders_idempotency_key ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders_idempotency_key FORCE ROW LEVEL SECURITY;
+-- A key or a redemption also points at an order, and a foreign key check
+-- ignores row-level security: without the EXISTS, a customer could link
+-- their own row to someone else's order. The lookup reads orders_order under
+-- its own policies, so only the customer's own orders pass.
 CREATE POLICY orders_idempotency_key_customer ON orders_idempotency_key
-    USING (customer_id = (SELECT shop_ctx_customer_id()));
+    USING (customer_id = (SELECT shop_ctx_customer_id())
+           AND (order_id IS NULL
+                OR EXISTS (SELECT FROM orders_order AS o
+                           WHERE o.id = orders_idempotency_key.order_id)));
 CREATE POLICY orders_idempotency_key_staff ON orders_idempotency_key
     USING ((SELECT shop_ctx_is_staff()));
 CREATE POLICY orders_idempotency_key_job ON orders_idempotency_key
@@ -81,7 +88,9 @@ CREATE POLICY orders_idempotency_key_job ON orders_idempotency_key
 ALTER TABLE orders_coupon_redemption ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders_coupon_redemption FORCE ROW LEVEL SECURITY;
 CREATE POLICY orders_coupon_redemption_customer ON orders_coupon_redemption
-    USING (customer_id = (SELECT shop_ctx_customer_id()));
+    USING (customer_id = (SELECT shop_ctx_customer_id())
+           AND EXISTS (SELECT FROM orders_order AS o
+                       WHERE o.id = orders_coupon_redemption.order_id));
 CREATE POLICY orders_coupon_redemption_staff ON orders_coupon_redemption
     USING ((SELECT shop_ctx_is_staff()));
 CREATE POLICY orders_coupon_redemption_job ON orders_coupon_redemption

@@ -183,6 +183,8 @@ def main(argv: list[str]) -> int:
         for t in sqlmap
         if t["status"] == "not tested"
     ]
+    if not any(p.requests for p in phases):
+        problems.append("no request reached the server (see server.log)")
     logged_errors = [e for p in phases for e in p.server_errors]
     server_errors = max(len(logged_errors), sum(r.server_errors for r in runs))
     violations = sum(r.schema_violations for r in runs)

@@ -11,7 +11,7 @@ by scripts/security_report.py:parse_sqlmap, to OUT_DIR/sqlmap.json.
 
 Bounds, from the environment: SQLMAP_LEVEL (1-5), SQLMAP_RISK (1-3),
 SQLMAP_TECHNIQUE (B boolean, E error, U union, S stacked, T time, Q inline),
-SQLMAP_TIMEOUT (seconds per request).
+SQLMAP_TIMEOUT (seconds per request), SQLMAP_MAX_SECONDS (per target).
 """
 
 import json
@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 SQLMAP = Path(sys.executable).with_name("sqlmap")
 TAMPER = HERE / "sqlmap_tamper" / "fresh_idempotency_key.py"
 PASSWORD = "a-long-passphrase-9"
+# A target that takes longer is stopped and counts as not tested.
+MAX_SECONDS = int(os.environ.get("SQLMAP_MAX_SECONDS", "600"))
 ADDRESS = {**api.ADDRESS, "line2": "Flat 2"}
 
 
@@ -59,9 +61,8 @@ def targets(base: str) -> list[Target]:
     # Registered already, so that every baseline request gets the same answer
     # (400 email_taken) after the e-mail lookup, instead of a 201 once.
     taken = api.customer(base, f"sqlmap-register-{run}@shop.test", PASSWORD)
-    warehouse = api.Api(base, staff).call("GET", f"/api/v1/stock/{rows.sku}/", 200)[
-        "warehouses"
-    ][0]["warehouse"]
+    stock = api.Api(base, staff).call("GET", f"/api/v1/stock/{rows.sku}/", 200)
+    warehouse = stock["warehouses"][0]["warehouse"]
     shopper_token, buyer_token = shopper.token, buyer.token
     v1 = f"{base}/api/v1"
     checkout_body = {
@@ -206,6 +207,38 @@ def redact(argv: list[str], tokens: set[str]) -> str:
     return text
 
 
+def run(target: Target, logs: Path, secrets: set[str]) -> dict:
+    """Run sqlmap on one target; its transcript to logs/NAME.log, its verdict back."""
+    started = time.monotonic()
+    argv = command(target, logs)
+    try:
+        # TERM=dumb: sqlmap's terminal set-up codes would litter the log.
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "TERM": "dumb"},
+            timeout=MAX_SECONDS,
+        )
+        transcript, exit_code = done.stdout + done.stderr, done.returncode
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout or b""
+        if isinstance(partial, bytes):
+            partial = partial.decode(errors="replace")
+        transcript = f"{partial}\n[security] [ERROR] stopped after {MAX_SECONDS}s\n"
+        exit_code = None
+    (logs / f"{target.name}.log").write_text(transcript)
+    return {
+        "target": target.name,
+        "command": redact(argv, secrets),
+        "exit_code": exit_code,
+        "seconds": round(time.monotonic() - started, 1),
+        **asdict(parse_sqlmap(transcript, expect=target.expect)),
+    }
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -214,39 +247,19 @@ def main(argv: list[str]) -> int:
     logs = out_dir / "sqlmap"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
-    results = []
     all_targets = targets(base)
     secrets = {t.token for t in all_targets if t.token} | {
         t.headers["Authorization"].split()[-1].rstrip("*")
         for t in all_targets
         if "Authorization" in t.headers
     }
+    results = []
     for target in all_targets:
-        started = time.monotonic()
-        argv_ = command(target, logs)
-        # TERM=dumb: sqlmap's terminal set-up codes would litter the log.
-        run = subprocess.run(
-            argv_,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "TERM": "dumb"},
+        results.append(run(target, logs, secrets))
+        print(
+            f"[security] sqlmap {target.name}: {results[-1]['status']} "
+            f"({results[-1]['seconds']}s)"
         )
-        transcript = run.stdout + run.stderr
-        (logs / f"{target.name}.log").write_text(transcript)
-        verdict = parse_sqlmap(transcript, expect=target.expect)
-        seconds = round(time.monotonic() - started, 1)
-        results.append(
-            {
-                "target": target.name,
-                "command": redact(argv_, secrets),
-                "exit_code": run.returncode,
-                "seconds": seconds,
-                **asdict(verdict),
-            }
-        )
-        print(f"[security] sqlmap {target.name}: {verdict.status} ({seconds}s)")
     (out_dir / "sqlmap.json").write_text(json.dumps(results, indent=2))
     return 0
 

@@ -109,7 +109,10 @@ class ShopAutoSchema(AutoSchema):
         if authenticators:
             statuses.add(401)
         if any(not isinstance(p, AllowAny) for p in view.get_permissions()):
-            statuses |= {401, 403}
+            # Refused: 403 for a user without the right; an anonymous
+            # request is the 401 above where an authenticator can ask for
+            # credentials, and a 403 too where none can.
+            statuses.add(403)
         if self.method not in SAFE_METHODS and any(
             isinstance(a, SessionAuthentication) for a in authenticators
         ):

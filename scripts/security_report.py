@@ -155,11 +155,12 @@ def read_schemathesis(report: Path) -> SchemathesisRun:
         run.findings.append(
             f"{code} {failure['title']} ({count}): {', '.join(failure['operations'])}"
         )
-    if data["errors"] or not data["complete"]:
-        run.problem = (
-            f"stopped early ({data['stop_reason']}) with {len(data['errors'])} "
-            f"error(s); see {report.with_suffix('.log')}"
-        )
+    log = report.with_suffix(".log")
+    if data["errors"]:
+        titles = ", ".join(sorted({e["title"] for e in data["errors"]}))
+        run.problem = f"schemathesis failed to test some cases ({titles}); see {log}"
+    elif not data["complete"]:
+        run.problem = f"stopped early ({data['stop_reason']}); see {log}"
     return run
 
 

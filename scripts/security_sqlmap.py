@@ -17,6 +17,7 @@ SQLMAP_TIMEOUT (seconds per request), SQLMAP_MAX_SECONDS (per target).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -243,6 +244,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
+    # Stopped (scripts/security.sh's trap): exit through Python, so that
+    # subprocess.run kills the sqlmap it is waiting for instead of leaving it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base, out_dir = argv[0].rstrip("/"), Path(argv[1])
     logs = out_dir / "sqlmap"
     shutil.rmtree(logs, ignore_errors=True)

@@ -126,6 +126,14 @@ def test_schemathesis_failures_are_sorted_into_server_errors_schema_and_other(
 CLEAN_LOG = "\n".join(line for line in ACCESS_LOG.splitlines() if '" 500 ' not in line)
 
 
+def test_an_error_inside_schemathesis_leaves_its_run_unfinished(report, tmp_path):
+    path = tmp_path / "schemathesis-customer.json"
+    errors = [{"title": "Runtime Error", "count": 1}]
+    path.write_text(json.dumps(schemathesis_report([], errors=errors)))
+
+    assert "Runtime Error" in report.read_schemathesis(path).problem
+
+
 def write_pass(directory, *, failures=(), sqlmap_status="clean", log=CLEAN_LOG):
     (directory / "server.log").write_text(log)
     (directory / "phases.txt").write_text("sqlmap 1\n")

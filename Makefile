@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test stop seed docs services migrate install lint format bench er-diagram snapshots
+.PHONY: run test stop seed docs services migrate install lint format bench er-diagram snapshots security install-security
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3.x ...'"; exit 1; }
@@ -18,6 +18,13 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 install: $(VENV)/.installed
+
+# The attack tools, into the same venv; `make test` does without them.
+$(VENV)/.security-installed: $(VENV)/.installed requirements-security.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	@touch $@
+
+install-security: $(VENV)/.security-installed
 
 services:
 	@bash scripts/services.sh up
@@ -63,3 +70,10 @@ snapshots: migrate
 bench: migrate
 	$(PY) -m bench.checkout $(BENCH_ARGS) $(CHECKOUT_ARGS)
 	$(PY) -m bench.rls $(BENCH_ARGS) $(RLS_ARGS)
+
+# The attack pass: sqlmap and schemathesis against a server on a scratch
+# database (scripts/security.sh; bounds: SECURITY_EXAMPLES, SECURITY_SEED,
+# SQLMAP_LEVEL, SQLMAP_RISK, SQLMAP_TECHNIQUE). SKIP_SERVICES=1 uses services
+# that are already running without `services.sh up`.
+security: install-security $(if $(SKIP_SERVICES),,services)
+	bash scripts/security.sh

@@ -1,6 +1,6 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +17,12 @@ from catalog.api.serializers import (
     StockQueryInput,
 )
 from shop.errors import ShopError
+from shop.openapi import error_response
+
+# Django's <slug:> converter, so that the schema promises what the URL accepts.
+SLUG_PARAMETER = OpenApiParameter(
+    "slug", str, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$"
+)
 
 
 def _not_found(what):
@@ -24,7 +30,7 @@ def _not_found(what):
 
 
 class CategoryTreeApi(APIView):
-    permission_classes = []
+    permission_classes = [AllowAny]
 
     @extend_schema(responses={200: CategoryNodeOutput(many=True)})
     def get(self, request):
@@ -36,7 +42,7 @@ class ProductListCreateApi(APIView):
     pagination_class = ProductCursorPagination
 
     def get_permissions(self):
-        return [IsAdminUser()] if self.request.method == "POST" else []
+        return [IsAdminUser()] if self.request.method == "POST" else [AllowAny()]
 
     @extend_schema(
         parameters=[ProductListInput], responses={200: ProductListOutput(many=True)}
@@ -49,7 +55,16 @@ class ProductListCreateApi(APIView):
         page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(ProductListOutput(page, many=True).data)
 
-    @extend_schema(request=ProductCreateInput, responses={201: ProductDetailOutput})
+    @extend_schema(
+        request=ProductCreateInput,
+        responses={
+            201: ProductDetailOutput,
+            409: error_response(
+                "`sku_taken` (the SKUs in `skus`) or `slug_conflict`: "
+                "choose other SKUs or another name."
+            ),
+        },
+    )
     def post(self, request):
         data = ProductCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -68,9 +83,9 @@ class ProductListCreateApi(APIView):
 
 
 class ProductDetailApi(APIView):
-    permission_classes = []
+    permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: ProductDetailOutput})
+    @extend_schema(parameters=[SLUG_PARAMETER], responses={200: ProductDetailOutput})
     def get(self, request, slug):
         product = selectors.product_get(slug=slug)
         if product is None:

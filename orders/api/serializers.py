@@ -68,16 +68,27 @@ class OrderOutput(serializers.Serializer):
     discount = serializers.DecimalField(**MONEY)
     total = serializers.DecimalField(**MONEY)
     created_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField()
-    cancelled_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
     shipping_address = ShippingOutput(source="*")
     lines = OrderLineOutput(many=True)
 
 
+class CheckoutLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(**MONEY)
+
+
 class CheckoutOutput(serializers.Serializer):
+    """The schema of orders/services/settle.py:order_body, stored for replays."""
+
     id = serializers.IntegerField()
     status = serializers.CharField()
-    subtotal = serializers.CharField()
-    discount = serializers.CharField()
-    total = serializers.CharField()
-    lines = OrderLineOutput(many=True)
+    subtotal = serializers.DecimalField(**MONEY)
+    discount = serializers.DecimalField(**MONEY)
+    total = serializers.DecimalField(**MONEY)
+    lines = CheckoutLineOutput(many=True)
+    coupon_rejected = serializers.CharField(
+        required=False, help_text="Why the coupon did not apply; the order stands."
+    )

@@ -14,9 +14,16 @@ from orders.api.serializers import (
     CheckoutOutput,
     OrderOutput,
 )
+from orders.services.idempotency import KEY_FORMAT
 from shop.db_context import customer_transaction
 from shop.errors import ShopError
+from shop.openapi import error_response
 from shop.pagination import SafeCursorPagination
+
+INSUFFICIENT_STOCK = error_response(
+    "`insufficient_stock`: fewer units are available than asked for "
+    "(`available`, `skus`)."
+)
 
 
 class IsCustomer(BasePermission):
@@ -49,7 +56,10 @@ class CartApi(APIView):
 class CartItemAddApi(APIView):
     permission_classes = [IsCustomer]
 
-    @extend_schema(request=CartItemAddInput, responses={201: CartItemOutput})
+    @extend_schema(
+        request=CartItemAddInput,
+        responses={201: CartItemOutput, 409: INSUFFICIENT_STOCK},
+    )
     def post(self, request):
         data = CartItemAddInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -62,7 +72,10 @@ class CartItemAddApi(APIView):
 class CartItemApi(APIView):
     permission_classes = [IsCustomer]
 
-    @extend_schema(request=CartItemUpdateInput, responses={200: CartItemOutput})
+    @extend_schema(
+        request=CartItemUpdateInput,
+        responses={200: CartItemOutput, 409: INSUFFICIENT_STOCK},
+    )
     def patch(self, request, item_id):
         data = CartItemUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -97,10 +110,36 @@ class CheckoutApi(APIView):
         request=CheckoutInput,
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=True
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                pattern=f"^{KEY_FORMAT.pattern}$",
+                description="Any unique value per checkout, e.g. a UUID; a "
+                "retry with the same key and body gets the first response.",
             )
         ],
-        responses={201: CheckoutOutput},
+        responses={
+            201: CheckoutOutput,
+            400: error_response(
+                "`cart_empty`, `idempotency_key_missing`, "
+                "`invalid_idempotency_key`, `amount_too_large`, or `invalid` "
+                "with `errors` by field."
+            ),
+            402: error_response(
+                "`payment_declined`: the reserved stock was released; "
+                "`order_id` names the failed order."
+            ),
+            409: error_response(
+                "`insufficient_stock` (short SKUs in `skus`), `unavailable` (off "
+                "sale, in `skus`), `checkout_in_progress`, `checkout_expired`, "
+                "or `idempotency_key_in_use` (with Retry-After)."
+            ),
+            422: error_response(
+                "`idempotency_key_reused`: this key came with another body; use "
+                "a new key for a new checkout."
+            ),
+        },
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -130,10 +169,11 @@ class OrderCursorPagination(SafeCursorPagination):
 
 class OrderListApi(APIView):
     permission_classes = [IsCustomer]
+    pagination_class = OrderCursorPagination
 
     @extend_schema(responses={200: OrderOutput(many=True)})
     def get(self, request):
-        paginator = OrderCursorPagination()
+        paginator = self.pagination_class()
         # The page and its prefetched lines are read in the customer's own
         # transaction: row-level security shows no order to any other.
         with customer_transaction(customer_id(request)):
@@ -160,7 +200,13 @@ class OrderDetailApi(APIView):
 class OrderCancelApi(APIView):
     permission_classes = [IsCustomer]
 
-    @extend_schema(request=None, responses={200: OrderOutput})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OrderOutput,
+            409: error_response("`not_cancellable`: only paid orders can be."),
+        },
+    )
     def post(self, request, order_id):
         services.order_cancel(customer_id=customer_id(request), order_id=order_id)
         order = selectors.order_get(customer_id=customer_id(request), order_id=order_id)

@@ -114,12 +114,20 @@ DB_SSLROOTCERT = env("DB_SSLROOTCERT", str(LOCAL_CA) if LOCAL_CA.is_file() else 
 DB_SSLMODE = env("DB_SSLMODE", "verify-full" if DB_SSLROOTCERT else "prefer")
 
 
+# One database name for every alias, whatever the URLs say: `make security`
+# points the whole app (primary, replica, every role) at a scratch database
+# with this alone, so a new alias built by database() is covered too.
+SHOP_DATABASE = env("SHOP_DATABASE", "")
+
+
 def database(url, **extra):
     config = dj_database_url.parse(url, conn_max_age=0)
     config["OPTIONS"] = {"sslmode": DB_SSLMODE, "connect_timeout": 5}
     if DB_SSLROOTCERT:
         config["OPTIONS"]["sslrootcert"] = DB_SSLROOTCERT
     config.update(extra)
+    if SHOP_DATABASE:
+        config["NAME"] = SHOP_DATABASE
     return config
 
 
@@ -229,7 +237,7 @@ REST_FRAMEWORK = {
     ],
     # DRF's JSON parser with a nesting bound (deep JSON was a 500).
     "DEFAULT_PARSER_CLASSES": ["shop.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "shop.openapi.ShopAutoSchema",
     "EXCEPTION_HANDLER": "shop.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Client IPs for the rate limits (see "Rate limits" above).

@@ -5,6 +5,7 @@ import pytest
 from catalog.models import StockLevel
 from orders.models import IdempotencyKey, Order, Payment, StockMovement
 from tests.dbs import ALL_DATABASES, as_staff
+from tests.openapi import assert_matches_schema
 from tests.orders.conftest import ADDRESS, checkout, client_for
 from tests.orders.factories import CouponFactory
 
@@ -211,6 +212,36 @@ def test_orders_are_listed_and_shown_to_their_customer_only(shopper, stocked_sku
     assert other.get(f"/api/v1/orders/{order_id}/").status_code == 404
     assert other.get("/api/v1/orders/").json()["results"] == []
     assert other.post(f"/api/v1/orders/{order_id}/cancel/").status_code == 404
+
+
+def test_checkout_answers_match_the_schema(shopper, stocked_sku):
+    # Found by `make security`: the schema promised order lines with a
+    # product_name and money as plain strings; checkout's body
+    # (orders/services/settle.py:order_body) has neither.
+    CouponFactory(code="ONCE", usage_limit=1, times_used=1)
+    empty = checkout(shopper)
+    add(shopper, stocked_sku)
+    placed = checkout(shopper, coupon="ONCE")
+    add(shopper, stocked_sku)
+    declined = checkout(shopper, payment="tok_declined")
+
+    assert [r.status_code for r in (empty, placed, declined)] == [400, 201, 402]
+    assert "coupon_rejected" in placed.json()
+    for response in (empty, placed, declined):
+        assert_matches_schema(response, "/api/v1/checkout/", "POST")
+
+
+def test_the_order_list_and_detail_match_the_schema(shopper, stocked_sku):
+    # Found by `make security`: the list is a page ({next, previous,
+    # results}), and the schema said it was a bare array; and an order not
+    # cancelled has "cancelled_at": null, which the schema did not allow.
+    add(shopper, stocked_sku)
+    order_id = checkout(shopper).json()["id"]
+    page = shopper.get("/api/v1/orders/", {"page_size": 1})
+    assert page.json()["results"][0]["id"] == order_id
+    assert_matches_schema(page, "/api/v1/orders/", "GET")
+    detail = shopper.get(f"/api/v1/orders/{order_id}/")
+    assert_matches_schema(detail, "/api/v1/orders/{order_id}/", "GET")
 
 
 @pytest.mark.parametrize(

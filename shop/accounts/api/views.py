@@ -1,5 +1,6 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +20,7 @@ from shop.accounts.api.throttling import (
 
 class UserRegisterApi(APIView):
     authentication_classes = []
-    permission_classes = []
+    permission_classes = [AllowAny]
     throttle_classes = [RegisterIpThrottle]
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
@@ -32,7 +33,7 @@ class UserRegisterApi(APIView):
 
 class TokenIssueApi(APIView):
     authentication_classes = []
-    permission_classes = []
+    permission_classes = [AllowAny]
     throttle_classes = [TokenIpThrottle, TokenEmailThrottle]
 
     @extend_schema(request=TokenInput, responses={200: TokenOutput})

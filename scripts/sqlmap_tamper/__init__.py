@@ -1,0 +1,1 @@
+"""sqlmap tamper scripts of the attack pass (sqlmap loads them by path)."""

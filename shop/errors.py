@@ -56,6 +56,33 @@ def _busy(exc):
     return exc
 
 
+# The server is gone or going: connection exceptions (class 08), shutdowns
+# and a server still starting (57P01-57P03). A connection that failed
+# without a server answer (refused, reset) has no SQLSTATE at all.
+DATABASE_DOWN_SQLSTATES = {"57P01", "57P02", "57P03"}
+
+
+def _database_down(exc):
+    """The database does not answer: a 503 that says so, not a 500."""
+    from django.db import InterfaceError, OperationalError
+
+    from shop.db_retry import sqlstate
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return exc
+    state = sqlstate(exc)
+    if state is None or state.startswith("08") or state in DATABASE_DOWN_SQLSTATES:
+        error = ShopError(
+            "The database is not answering right now; try again in a moment.",
+            code="database_unavailable",
+            status_code=503,
+        )
+        if state:
+            error.extra = {"sqlstate": state}
+        return error
+    return exc
+
+
 def _as_api_exception(exc):
     """Django's Http404 and PermissionDenied as DRF's, so they keep their code.
 
@@ -70,7 +97,7 @@ def _as_api_exception(exc):
 
 
 def api_exception_handler(exc, context):
-    exc = _as_api_exception(_busy(exc))
+    exc = _as_api_exception(_database_down(_busy(exc)))
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers

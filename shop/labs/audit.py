@@ -1,6 +1,7 @@
 """Lab `audit` (23): a change to a sensitive table writes an audit entry with
 who made it; the app cannot read or touch the log, and the owner cannot
-rewrite it.
+rewrite it; pgaudit, where it is loaded, logs the statements that read the
+encrypted tax id, and not the ones that do not.
 
 Everything runs in transactions that are rolled back, so the lab leaves no
 audit entries. The app's role cannot read the log, and another connection
@@ -12,6 +13,7 @@ same entry written by shop_app itself, committed.
 
 import uuid
 
+from shop import pgaudit
 from shop.db_context import customer_transaction
 from shop.lab import Narrator, lab, rolled_back
 
@@ -146,4 +148,38 @@ def audit(n: Narrator) -> None:
     n.say(
         "The app's own changes are still logged: the trigger function is\n"
         "SECURITY DEFINER, so it appends with its owner's rights."
+    )
+    _pgaudit(n)
+
+
+def _pgaudit(n: Narrator) -> None:
+    n.step("pgaudit: the statements themselves, in the server's log")
+    path = pgaudit.server_log()
+    if not pgaudit.loaded() or path is None:
+        n.say(
+            "    pgaudit is not loaded here (or the log is not var/log/primary.log):\n"
+            "    install postgresql-15-pgaudit and run scripts/services.sh up."
+        )
+        return
+    marker = f"lab-audit-{uuid.uuid4().hex[:12]}"
+    since = pgaudit.log_end(path)
+    n.sql(
+        "SELECT count(tax_id_encrypted) FROM accounts_customer WHERE %s <> ''",
+        [marker],
+        label="as shop_app: the encrypted tax id, which shop_auditor may read",
+    )
+    n.sql(
+        "SELECT count(phone) FROM accounts_customer WHERE %s <> ''",
+        [f"{marker}-phone"],
+        label="the phone number, which it may not",
+    )
+    entries = pgaudit.audit_entries(path, since, marker)
+    n.say("    -- var/log/primary.log, the new AUDIT entries naming the marker:")
+    for entry in entries:
+        n.say("    " + entry.strip().split("LOG:  ", 1)[-1])
+    n.expect(
+        len(entries) == 1
+        and ",READ,SELECT,TABLE,public.accounts_customer," in entries[0]
+        and f"{marker}-phone" not in entries[0],
+        "one OBJECT entry, for the tax id read: the column grant chose it",
     )

@@ -8,53 +8,39 @@ and role changes. Without pgaudit, or away from the local cluster, these
 tests skip and say why.
 """
 
-import re
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connections, transaction
 from django.test import override_settings
 
+from shop import pgaudit
 from shop.accounts.services import customer_tax_id_set
 from tests.accounts.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
-SERVER_LOG = settings.BASE_DIR / "var" / "log" / "primary.log"
-
 
 @pytest.fixture
-def server_log():
-    """A function returning what the server logged since the test started."""
-    with connections["owner"].cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pgaudit'")
-        loaded = cursor.fetchone() is not None
-    if not loaded:
+def logged_since_start():
+    """A function: the AUDIT entries naming a marker (or all text) since the start."""
+    if not pgaudit.loaded():
         pytest.skip(
             "pgaudit is not loaded: install it (Debian: apt-get install "
             "postgresql-15-pgaudit) and run scripts/services.sh up, which adds "
             "it to shared_preload_libraries and restarts the primary"
         )
-    if not SERVER_LOG.is_file():
-        pytest.skip(f"no server log at {SERVER_LOG}: not the local cluster")
-    start = SERVER_LOG.stat().st_size
+    path = pgaudit.server_log()
+    if path is None:
+        pytest.skip("no var/log/primary.log: not the local cluster of services.sh")
+    start = pgaudit.log_end(path)
 
-    def since_start() -> str:
-        with SERVER_LOG.open(encoding="utf-8", errors="replace") as log:
-            log.seek(start)
-            return log.read()
+    def entries(marker=None):
+        if marker is None:  # the whole log, AUDIT entries or not
+            return pgaudit.log_text(path, start)
+        return pgaudit.audit_entries(path, start, marker)
 
-    return since_start
-
-
-# A log entry starts with its timestamp; a statement with newlines spans lines.
-ENTRY_START = re.compile(r"^(?=\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})", re.MULTILINE)
-
-
-def audit_entries(text: str, marker: str) -> list[str]:
-    """The AUDIT entries of `text` that mention `marker` (one statement each)."""
-    return [e for e in ENTRY_START.split(text) if "AUDIT:" in e and marker in e]
+    return entries
 
 
 def run(sql, params=None, using="default"):
@@ -63,38 +49,38 @@ def run(sql, params=None, using="default"):
 
 
 def test_reading_the_encrypted_tax_id_is_logged_by_object_and_the_phone_is_not(
-    server_log,
+    logged_since_start,
 ):
     marker = f"probe-{uuid.uuid4().hex}"
     run(f"SELECT tax_id_encrypted FROM accounts_customer WHERE '{marker}' <> ''")
     run(f"SELECT phone FROM accounts_customer WHERE '{marker}-phone' <> ''")
 
-    (entry,) = audit_entries(server_log(), marker)
+    (entry,) = logged_since_start(marker)
     assert "AUDIT: OBJECT," in entry
     assert ",READ,SELECT,TABLE,public.accounts_customer," in entry
     assert f"{marker}-phone" not in entry  # the column grant chose tax ids only
 
 
 @override_settings(FIELD_ENCRYPTION_KEYS="7:pgaudit-must-never-see-this-key")
-def test_a_tax_id_write_is_logged_without_its_key_or_plaintext(server_log):
+def test_a_tax_id_write_is_logged_without_its_key_or_plaintext(logged_since_start):
     customer = CustomerFactory()
     customer_tax_id_set(customer_id=customer.pk, tax_id="GB-SECRET-TAX-ID")
 
-    logged = server_log()
-    (write,) = audit_entries(logged, "pgp_sym_encrypt")
+    (write,) = logged_since_start("pgp_sym_encrypt")
     assert "AUDIT: OBJECT," in write
     assert ",WRITE,UPDATE,TABLE,public.accounts_customer," in write
     # Bound server-side (shop/crypto.py) and pgaudit.log_parameter = off.
-    assert "pgaudit-must-never-see-this-key" not in logged
-    assert "GB-SECRET-TAX-ID" not in logged
+    everything = logged_since_start()
+    assert "pgaudit-must-never-see-this-key" not in everything
+    assert "GB-SECRET-TAX-ID" not in everything
 
 
-def test_ddl_is_logged_for_every_session(server_log):
+def test_ddl_is_logged_for_every_session(logged_since_start):
     table = f"lab_pgaudit_{uuid.uuid4().hex[:12]}"
     with transaction.atomic(using="owner"):
         run(f"CREATE TABLE {table} (id integer)", using="owner")
         transaction.set_rollback(True, using="owner")
 
-    (entry,) = audit_entries(server_log(), table)
+    (entry,) = logged_since_start(table)
     assert "AUDIT: SESSION," in entry
     assert ",DDL,CREATE TABLE," in entry

@@ -45,3 +45,35 @@ def test_without_shop_database_each_alias_keeps_the_name_in_its_url():
     named = databases(DATABASE_URL="postgres://u:p@127.0.0.1:1/elsewhere")
     assert named["default"][0] == "elsewhere"
     assert named["owner"][0] == "shop"
+
+
+def production(**env) -> subprocess.CompletedProcess:
+    """Import the production settings in a fresh interpreter with `env` added."""
+    environment = {
+        k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}
+    }
+    environment |= {
+        "DJANGO_SECRET_KEY": "only-for-this-test",
+        "FIELD_ENCRYPTION_KEYS": "1:only-for-this-test",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import shop.settings.production"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_redis():
+    # Port 9 (discard) on loopback: nothing answers there.
+    result = production(REDIS_URL="redis://127.0.0.1:9/0")
+    assert result.returncode != 0
+    assert "Redis is required in production" in result.stderr
+
+
+def test_production_starts_with_redis_and_its_secrets():
+    result = production()
+    assert result.returncode == 0, result.stderr

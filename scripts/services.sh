@@ -170,19 +170,18 @@ ensure_pgaudit_conf() {  # data directory; prints "changed" when a restart is ne
 shared_preload_libraries = 'pg_stat_statements,pgaudit'
 pgaudit.log = 'ddl, role'
 pgaudit.log_catalog = off
-pgaudit.log_relation = on
 pgaudit.log_parameter = off
 pgaudit.role = 'shop_auditor'
 CONF
     echo changed
 }
 
-restart_if_running() {  # data directory, what ensure_pgaudit_conf printed
-    if [ -n "$2" ] && pg_running "$1"; then
-        say "restarting $(basename "$1") to load pgaudit"
-        as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$PGLOG/$(basename "$1").log" -m fast -w -t 60 restart >/dev/null \
-            || die "$(basename "$1") failed to restart; see $PGLOG/$(basename "$1").log"
-        wait_ready "$( [ "$1" = "$PRIMARY" ] && echo "$PRIMARY_PORT" || echo "$REPLICA_PORT")"
+restart_primary_if_running() {  # what ensure_pgaudit_conf printed
+    if [ -n "$1" ] && pg_running "$PRIMARY"; then
+        say "restarting the primary to load pgaudit"
+        as_pg "$PG_BIN/pg_ctl" -D "$PRIMARY" -l "$PGLOG/primary.log" -m fast -w -t 60 restart >/dev/null \
+            || die "the primary failed to restart; see $PGLOG/primary.log"
+        wait_ready "$PRIMARY_PORT"
     fi
 }
 
@@ -328,7 +327,7 @@ cmd_up() {
     init_primary
     # Also upgrades a cluster made before TLS: settings appended, then reloaded.
     reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
-    restart_if_running "$PRIMARY" "$(ensure_pgaudit_conf "$PRIMARY")"
+    restart_primary_if_running "$(ensure_pgaudit_conf "$PRIMARY")"
     start_primary
     ensure_roles
     init_replica

@@ -11,7 +11,8 @@ ones apply follows from the view's own configuration:
     a path parameter, a cursor      404
     a request body                  400, 415
     query parameters                400
-    any operation                   503  busy (shop/errors.py), with Retry-After
+    any operation                   503  busy or database_unavailable
+                                         (shop/errors.py), with Retry-After
 
 `ShopAutoSchema` adds those, all with the one error body
 (`{"code", "detail", ...}`, `ErrorOutput`), so a new view is documented by
@@ -47,7 +48,8 @@ class ErrorOutput(serializers.Serializer):
         required=False, help_text="Units reserved (`stock_below_reserved`)."
     )
     sqlstate = serializers.CharField(
-        required=False, help_text="The database's error code (`busy`)."
+        required=False,
+        help_text="The database's error code (`busy`, `database_unavailable`).",
     )
     order_id = serializers.IntegerField(
         required=False, help_text="The order that failed (`payment_declined`)."
@@ -69,8 +71,9 @@ MECHANISM_ERRORS = {
     "yours), or a cursor that is not one this API made.",
     415: "The body is not JSON: send `Content-Type: application/json`.",
     429: "Too many attempts: wait `Retry-After` seconds.",
-    503: "The database is busy (a row stayed locked past the lock timeout, or "
-    "a statement timed out): retry after `Retry-After` seconds.",
+    503: "`busy`: a row stayed locked past the lock timeout, or a statement "
+    "timed out; or `database_unavailable`: the database is not answering. "
+    "Retry after `Retry-After` seconds.",
 }
 
 RETRY_AFTER = OpenApiParameter(

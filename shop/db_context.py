@@ -4,7 +4,7 @@ Every such transaction starts by saying who is acting, in *transaction-local*
 settings (`set_config(name, value, true)`) that vanish at COMMIT or ROLLBACK,
 so a pooled connection handed to the next request can never carry this
 one's identity along. The row-level security policies
-(shop/sql/rls/row_level_security_v01.sql, chapter 22) read them:
+(each app's sql/rls/row_level_security_v01.sql, chapter 22) read them:
 
     customer_transaction(id)   one customer's rows
     staff_transaction()        every customer's rows (admin, staff API)

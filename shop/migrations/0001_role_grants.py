@@ -5,15 +5,11 @@ from shop.sql_files import read_sql
 
 class Migration(migrations.Migration):
     initial = True
-    # Runs after the tables of Django's own apps exist; tables created later
-    # are covered by the default privileges this migration declares.
-    dependencies = [
-        ("contenttypes", "0002_remove_content_type_name"),
-        ("auth", "0012_alter_user_first_name_max_length"),
-        ("sessions", "0001_initial"),
-        ("admin", "0003_logentry_add_action_flag_choices"),
-        ("authtoken", "0004_alter_tokenproxy_options"),
-    ]
+    # No dependencies, so that shop, the bottom layer, depends on no app:
+    # the grants cover the tables that exist when this runs (ALL TABLES) and,
+    # through default privileges, every table shop_owner creates afterwards,
+    # so the order in which Django interleaves the apps does not matter.
+    dependencies = []
 
     operations = [
         migrations.RunSQL(

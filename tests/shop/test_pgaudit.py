@@ -3,7 +3,8 @@
 scripts/services.sh preloads pgaudit when its package is installed (.ci/run
 installs it) and sends the server's log to var/log/primary.log. Object
 auditing logs what shop_auditor holds privileges on
-(shop/sql/audit/pgaudit_object_grants_v01.sql); session auditing logs DDL
+(pgaudit_object_grants_v01.sql in shop/accounts/sql/audit/ and
+orders/sql/audit/); session auditing logs DDL
 and role changes. Without pgaudit, or away from the local cluster, these
 tests skip and say why.
 """

@@ -6,10 +6,7 @@ PROCEDURES = "orders/sql/procedures"
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("orders", "0005_named_and_status_constraints"),
-        ("shop", "0003_row_level_security"),
-    ]
+    dependencies = [("orders", "0006_audit_and_row_level_security")]
 
     operations = [
         # Replaced, not altered: a procedure's body is one string. v02 opens

@@ -1,11 +1,4 @@
--- Undo row_level_security_v01.sql: policies, then RLS itself, then the readers.
-DROP POLICY catalog_review_author_delete ON catalog_review;
-DROP POLICY catalog_review_author_update ON catalog_review;
-DROP POLICY catalog_review_author_insert ON catalog_review;
-DROP POLICY catalog_review_public_read ON catalog_review;
-ALTER TABLE catalog_review NO FORCE ROW LEVEL SECURITY;
-ALTER TABLE catalog_review DISABLE ROW LEVEL SECURITY;
-
+-- Undo row_level_security_v01.sql: policies, then row-level security itself.
 DROP POLICY orders_payment_job ON orders_payment;
 DROP POLICY orders_payment_staff ON orders_payment;
 DROP POLICY orders_payment_customer ON orders_payment;
@@ -47,12 +40,3 @@ DROP POLICY orders_cart_staff ON orders_cart;
 DROP POLICY orders_cart_customer ON orders_cart;
 ALTER TABLE orders_cart NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE orders_cart DISABLE ROW LEVEL SECURITY;
-
-DROP POLICY accounts_address_staff ON accounts_address;
-DROP POLICY accounts_address_customer ON accounts_address;
-ALTER TABLE accounts_address NO FORCE ROW LEVEL SECURITY;
-ALTER TABLE accounts_address DISABLE ROW LEVEL SECURITY;
-
-DROP FUNCTION shop_ctx_is_job();
-DROP FUNCTION shop_ctx_is_staff();
-DROP FUNCTION shop_ctx_customer_id();

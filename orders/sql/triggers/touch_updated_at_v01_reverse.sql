@@ -1,6 +1,4 @@
+-- Undo touch_updated_at_v01.sql.
 DROP TRIGGER orders_idempotency_key_touch_updated_at ON orders_idempotency_key;
 DROP TRIGGER orders_order_touch_updated_at ON orders_order;
 DROP TRIGGER orders_cart_touch_updated_at ON orders_cart;
-DROP TRIGGER catalog_stock_level_touch_updated_at ON catalog_stock_level;
-DROP TRIGGER catalog_product_touch_updated_at ON catalog_product;
-DROP FUNCTION shop_touch_updated_at();

@@ -1,20 +1,8 @@
--- Undo audit_v01.sql: the triggers first, then the function they call.
+-- Undo audit_v01.sql: drop the triggers (the function is shop's).
 DROP TRIGGER authtoken_token_audit_truncate ON authtoken_token;
 DROP TRIGGER authtoken_token_audit_delete ON authtoken_token;
 DROP TRIGGER authtoken_token_audit_update ON authtoken_token;
 DROP TRIGGER authtoken_token_audit_insert ON authtoken_token;
-DROP TRIGGER orders_coupon_audit_truncate ON orders_coupon;
-DROP TRIGGER orders_coupon_audit_delete ON orders_coupon;
-DROP TRIGGER orders_coupon_audit_update ON orders_coupon;
-DROP TRIGGER orders_coupon_audit_insert ON orders_coupon;
-DROP TRIGGER orders_payment_audit_truncate ON orders_payment;
-DROP TRIGGER orders_payment_audit_delete ON orders_payment;
-DROP TRIGGER orders_payment_audit_update ON orders_payment;
-DROP TRIGGER orders_payment_audit_insert ON orders_payment;
-DROP TRIGGER orders_order_audit_truncate ON orders_order;
-DROP TRIGGER orders_order_audit_delete ON orders_order;
-DROP TRIGGER orders_order_audit_update ON orders_order;
-DROP TRIGGER orders_order_audit_insert ON orders_order;
 DROP TRIGGER accounts_address_audit_truncate ON accounts_address;
 DROP TRIGGER accounts_address_audit_delete ON accounts_address;
 DROP TRIGGER accounts_address_audit_update ON accounts_address;
@@ -27,4 +15,3 @@ DROP TRIGGER accounts_user_audit_truncate ON accounts_user;
 DROP TRIGGER accounts_user_audit_delete ON accounts_user;
 DROP TRIGGER accounts_user_audit_update ON accounts_user;
 DROP TRIGGER accounts_user_audit_insert ON accounts_user;
-DROP FUNCTION shop_audit_changes();

@@ -1,0 +1,11 @@
+-- What pgaudit's object audit logs (chapter 23): every statement that would
+-- need one of these privileges, were it run as shop_auditor (pgaudit.role in
+-- the server's settings, scripts/services.sh). The role never logs in, so
+-- the grants give no one any access; they only select the statements.
+-- Grants only: harmless where pgaudit is not loaded, and in force as soon as
+-- it is (they are stored per database, hence a migration).
+--
+-- Every change to payments. Writes of the other orders tables are left to
+-- the trigger trail (orders/sql/triggers/audit_v01.sql), which also records
+-- old and new values.
+GRANT INSERT, UPDATE, DELETE ON orders_payment TO shop_auditor;

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
 from shop.db_context import set_locals, staff_transaction
-from shop.errors import ShopError
+from shop.errors import Conflict, InvalidRequest, NotFound
 
 SLUG_ATTEMPTS = 5
 
@@ -48,11 +48,10 @@ def _unique_slug(name: str) -> str:
 def _default_warehouse() -> Warehouse:
     warehouse = Warehouse.objects.filter(is_default=True).first()
     if warehouse is None:
-        raise ShopError(
+        raise Conflict(
             "There is no default warehouse to put the stock in. "
             "Create one in the admin or run `python manage.py seed`.",
             code="no_default_warehouse",
-            status_code=409,
         )
     return warehouse
 
@@ -64,24 +63,21 @@ def product_create(
     skus = [v.sku for v in variants]
     duplicates = sorted({s for s in skus if skus.count(s) > 1})
     if duplicates:
-        raise ShopError(
+        raise InvalidRequest(
             f"SKUs repeated in the request: {', '.join(duplicates)}.",
             code="duplicate_sku",
         )
     category = Category.objects.filter(slug=category_slug).first()
     if category is None:
-        raise ShopError(
+        raise InvalidRequest(
             f"No category has the slug {category_slug!r}.", code="unknown_category"
         )
     taken = sorted(
         ProductVariant.objects.filter(sku__in=skus).values_list("sku", flat=True)
     )
     if taken:
-        raise ShopError(
-            f"SKUs already exist: {', '.join(taken)}.",
-            code="sku_taken",
-            status_code=409,
-            extra={"skus": taken},
+        raise Conflict(
+            f"SKUs already exist: {', '.join(taken)}.", code="sku_taken", skus=taken
         )
     warehouse = _default_warehouse()
     # The pre-checks above give good messages; the unique constraints are what
@@ -95,16 +91,13 @@ def product_create(
             if constraint == "catalog_product_slug_uniq":
                 continue  # another request took the slug first: pick the next one
             if constraint == "catalog_variant_sku_uniq":
-                raise ShopError(
+                raise Conflict(
                     "A SKU in the request was just created by another request.",
                     code="sku_taken",
-                    status_code=409,
                 ) from exc
             raise
-    raise ShopError(
-        "Could not find a free slug for this name; try again.",
-        code="slug_conflict",
-        status_code=409,
+    raise Conflict(
+        "Could not find a free slug for this name; try again.", code="slug_conflict"
     )
 
 
@@ -140,15 +133,13 @@ def stock_set(
     """
     variant = ProductVariant.objects.filter(sku=sku).first()
     if variant is None:
-        raise ShopError(
-            f"No variant has the SKU {sku!r}.", code="not_found", status_code=404
-        )
+        raise NotFound(f"No variant has the SKU {sku!r}.")
     if warehouse_code is None:
         warehouse = _default_warehouse()
     else:
         warehouse = Warehouse.objects.filter(code=warehouse_code).first()
         if warehouse is None:
-            raise ShopError(
+            raise InvalidRequest(
                 f"No warehouse has the code {warehouse_code!r}.",
                 code="unknown_warehouse",
             )
@@ -166,11 +157,10 @@ def stock_set(
         reserved = StockLevel.objects.filter(
             variant=variant, warehouse=warehouse
         ).aggregate(r=Max("reserved"))["r"]
-        raise ShopError(
+        raise Conflict(
             f"{reserved} unit(s) of {sku} are reserved by pending orders; "
             f"quantity_on_hand cannot go below that.",
             code="stock_below_reserved",
-            status_code=409,
-            extra={"reserved": reserved},
+            reserved=reserved,
         )
     return warehouse

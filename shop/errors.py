@@ -1,7 +1,10 @@
 """One error shape for the whole API: {"code": "...", "detail": "..."}.
 
-DRF's exceptions, Django's 404 and unexpected errors all end up here, so a
-client can branch on `code` and show `detail` to a person.
+Services raise application errors (ApplicationError and its kinds below),
+which know nothing of HTTP; DRF's exceptions, Django's 404, database
+outages and unexpected errors all end up here too. This module alone
+decides the status, so a client can branch on `code` and show `detail` to a
+person.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -12,19 +15,84 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-class ShopError(exceptions.APIException):
-    """A business-rule error with its own code; subclass or instantiate with code."""
+class ApplicationError(Exception):
+    """A business rule said no. It knows nothing of HTTP.
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
+    Services raise one of the kinds below with a machine-readable `code`, a
+    `detail` for a person and, where useful, `extra` fields for the body
+    (the short SKUs, say). `api_exception_handler` turns the kind into a
+    status, in this module and nowhere else.
+    """
+
+    code = "invalid"
     default_detail = "The request is invalid."
 
-    def __init__(self, detail=None, code=None, status_code=None, extra=None):
-        super().__init__(detail, code)
-        self.code = code or self.default_code
-        if status_code is not None:
-            self.status_code = status_code
-        self.extra = extra or {}
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra):
+        self.detail = detail or self.default_detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class InvalidRequest(ApplicationError):
+    """The request breaks a rule the client can fix by sending another."""
+
+
+class NotFound(ApplicationError):
+    """The thing asked for does not exist, or is not the caller's to see."""
+
+    code = "not_found"
+    default_detail = "This does not exist."
+
+
+class Conflict(ApplicationError):
+    """The request is fine, but the shop's state refuses it right now."""
+
+
+class PaymentFailed(ApplicationError):
+    """The payment gateway refused the charge."""
+
+
+class Unprocessable(ApplicationError):
+    """The request contradicts an earlier one (an idempotency key reused)."""
+
+
+class ServiceUnavailable(ApplicationError):
+    """Something the request needs is not answering; trying later may work."""
+
+
+# The one place where a kind of application error becomes an HTTP status.
+STATUS_OF_KIND = {
+    InvalidRequest: status.HTTP_400_BAD_REQUEST,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    PaymentFailed: status.HTTP_402_PAYMENT_REQUIRED,
+    Unprocessable: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    ServiceUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def http_status(error: ApplicationError) -> int:
+    """The status `error` answers with (400 for a bare ApplicationError)."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF_KIND:
+            return STATUS_OF_KIND[kind]
+    return status.HTTP_400_BAD_REQUEST
+
+
+def error_body(error: ApplicationError) -> dict:
+    return {"code": error.code, "detail": str(error.detail), **error.extra}
+
+
+def error_status_and_body(error: ApplicationError) -> tuple[int, dict]:
+    """(status, body) of the response `error` gets.
+
+    Checkout stores the response with its idempotency key, to replay it to a
+    retry (the contract); it stores what this function says, so a replay and
+    the first answer cannot differ.
+    """
+    return http_status(error), error_body(error)
 
 
 def _first_message(detail):
@@ -46,13 +114,11 @@ def _busy(exc):
     from shop.db_retry import BUSY_SQLSTATES, sqlstate
 
     if isinstance(exc, OperationalError) and sqlstate(exc) in BUSY_SQLSTATES:
-        error = ShopError(
+        return ServiceUnavailable(
             "The shop is busy with this item right now; try again in a moment.",
             code="busy",
-            status_code=503,
+            sqlstate=sqlstate(exc),
         )
-        error.extra = {"sqlstate": sqlstate(exc)}
-        return error
     return exc
 
 
@@ -72,14 +138,11 @@ def _database_down(exc):
         return exc
     state = sqlstate(exc)
     if state is None or state.startswith("08") or state in DATABASE_DOWN_SQLSTATES:
-        error = ShopError(
+        return ServiceUnavailable(
             "The database is not answering right now; try again in a moment.",
             code="database_unavailable",
-            status_code=503,
+            **({"sqlstate": state} if state else {}),
         )
-        if state:
-            error.extra = {"sqlstate": state}
-        return error
     return exc
 
 
@@ -98,12 +161,14 @@ def _as_api_exception(exc):
 
 def api_exception_handler(exc, context):
     exc = _as_api_exception(_database_down(_busy(exc)))
+    if isinstance(exc, ApplicationError):
+        status_code, body = error_status_and_body(exc)
+        headers = {"Retry-After": "1"} if _retry_later(status_code, body) else {}
+        return Response(body, status=status_code, headers=headers)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers
-    if isinstance(exc, ShopError):
-        body = {"code": exc.code, "detail": str(exc.detail), **exc.extra}
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         body = {
             "code": "invalid",
             "detail": _first_message(exc.detail),
@@ -114,9 +179,14 @@ def api_exception_handler(exc, context):
         code = codes if isinstance(codes, str) else "error"
         body = {"code": code, "detail": _first_message(response.data)}
     headers = _headers(response)
-    if response.status_code == 503 or body.get("code") == "idempotency_key_in_use":
+    if _retry_later(response.status_code, body):
         headers.setdefault("Retry-After", "1")
     return Response(body, status=response.status_code, headers=headers)
+
+
+def _retry_later(status_code: int, body: dict) -> bool:
+    """Whether the client should be told when to try again."""
+    return status_code == 503 or body.get("code") == "idempotency_key_in_use"
 
 
 def _headers(response):

@@ -16,7 +16,7 @@ from catalog.api.serializers import (
     StockPatchInput,
     StockQueryInput,
 )
-from shop.errors import ShopError
+from shop.errors import NotFound
 from shop.openapi import error_response
 
 # Django's <slug:> converter, so that the schema promises what the URL accepts.
@@ -26,7 +26,7 @@ SLUG_PARAMETER = OpenApiParameter(
 
 
 def _not_found(what):
-    return ShopError(f"{what} was not found.", code="not_found", status_code=404)
+    return NotFound(f"{what} was not found.")
 
 
 class CategoryTreeApi(APIView):

@@ -16,7 +16,7 @@ from orders.api.serializers import (
 )
 from orders.services.idempotency import KEY_FORMAT
 from shop.db_context import customer_transaction
-from shop.errors import ShopError
+from shop.errors import InvalidRequest, NotFound
 from shop.openapi import error_response
 from shop.pagination import SafeCursorPagination
 
@@ -144,7 +144,7 @@ class CheckoutApi(APIView):
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
-            raise ShopError(
+            raise InvalidRequest(
                 "Send an Idempotency-Key header (e.g. a UUID) so that a retried "
                 "checkout cannot place a second order.",
                 code="idempotency_key_missing",
@@ -191,9 +191,7 @@ class OrderDetailApi(APIView):
         order = selectors.order_get(customer_id=customer_id(request), order_id=order_id)
         if order is None:
             # 404, not 403: another customer's order id reveals nothing.
-            raise ShopError(
-                "This order does not exist.", code="not_found", status_code=404
-            )
+            raise NotFound("This order does not exist.")
         return Response(OrderOutput(order).data)
 
 

@@ -7,7 +7,7 @@ from catalog.models import ProductVariant, StockLevel
 from orders.models import Cart, CartItem
 from orders.services.checkout import MAX_ORDER_TOTAL
 from shop.db_context import customer_transaction
-from shop.errors import ShopError
+from shop.errors import Conflict, InvalidRequest, NotFound
 from shop.sql_files import read_sql
 
 MAX_LINE_QUANTITY = 1000
@@ -20,7 +20,9 @@ def _sellable_variant(sku: str) -> ProductVariant:
         .first()
     )
     if variant is None:
-        raise ShopError(f"No product on sale has the SKU {sku!r}.", code="unknown_sku")
+        raise InvalidRequest(
+            f"No product on sale has the SKU {sku!r}.", code="unknown_sku"
+        )
     return variant
 
 
@@ -41,7 +43,7 @@ def _check_amount(cart_id: int, variant: ProductVariant, quantity: int) -> None:
         .aggregate(total=Sum(F("quantity") * F("variant__price")))["total"]
     )
     if (others or 0) + variant.price * quantity > MAX_ORDER_TOTAL:
-        raise ShopError(
+        raise InvalidRequest(
             f"A cart may total at most {MAX_ORDER_TOTAL}.", code="amount_too_large"
         )
 
@@ -49,11 +51,11 @@ def _check_amount(cart_id: int, variant: ProductVariant, quantity: int) -> None:
 def _check_stock(variant: ProductVariant, quantity: int) -> None:
     available = _available(variant.pk)
     if quantity > available:
-        raise ShopError(
+        raise Conflict(
             f"Only {available} unit(s) of {variant.sku} are available.",
             code="insufficient_stock",
-            status_code=409,
-            extra={"skus": [variant.sku], "available": available},
+            skus=[variant.sku],
+            available=available,
         )
 
 
@@ -77,7 +79,7 @@ def cart_item_add(*, customer_id: int, sku: str, quantity: int) -> CartItem:
                 )
                 item_id, new_quantity = cursor.fetchone()
         except IntegrityError as exc:
-            raise ShopError(
+            raise InvalidRequest(
                 f"A cart line holds at most {MAX_LINE_QUANTITY} units.",
                 code="quantity_too_large",
             ) from exc
@@ -95,9 +97,7 @@ def _own_item(customer_id: int, item_id: int) -> CartItem:
         .first()
     )
     if item is None:
-        raise ShopError(
-            "This cart line does not exist.", code="not_found", status_code=404
-        )
+        raise NotFound("This cart line does not exist.")
     return item
 
 
@@ -119,6 +119,4 @@ def cart_item_remove(*, customer_id: int, item_id: int) -> None:
             pk=item_id, cart__customer_id=customer_id
         ).delete()
     if not deleted:
-        raise ShopError(
-            "This cart line does not exist.", code="not_found", status_code=404
-        )
+        raise NotFound("This cart line does not exist.")

@@ -28,7 +28,12 @@ from orders.services.settle import order_settle, payment_record
 from orders.services.stock import apply_deltas
 from shop.db_context import customer_transaction, set_locals
 from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict
-from shop.errors import ShopError
+from shop.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidRequest,
+    error_status_and_body,
+)
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -51,12 +56,14 @@ class ShippingAddress:
 
 @dataclass(frozen=True)
 class CheckoutResult:
+    """The response stored with the idempotency key, replayed to every retry.
+
+    A status and a body because that is what the contract replays; the
+    status of a rejection comes from shop/errors.py's one mapping.
+    """
+
     status: int
     body: dict
-
-
-class CheckoutRejected(ShopError):
-    """A business outcome that ends the checkout; stored with the key."""
 
 
 def checkout(
@@ -76,19 +83,14 @@ def checkout(
         placed = retry_on_conflict(
             lambda: _reserve(customer_id, claim.key_id, address, coupon_code)
         )
-    except CheckoutRejected as rejection:
-        body = {
-            "code": rejection.code,
-            "detail": str(rejection.detail),
-            **rejection.extra,
-        }
+    except ApplicationError as rejection:
+        # A business outcome (empty cart, short stock): it ends this key's
+        # checkout, so it is stored and replayed like a success.
+        status, body = error_status_and_body(rejection)
         idempotency.complete(
-            customer_id=customer_id,
-            key_id=claim.key_id,
-            status=rejection.status_code,
-            body=body,
+            customer_id=customer_id, key_id=claim.key_id, status=status, body=body
         )
-        return CheckoutResult(rejection.status_code, body)
+        return CheckoutResult(status, body)
     except BaseException:
         # Unexpected: nothing was stored, so free the key for a retry.
         idempotency.release(customer_id=customer_id, key_id=claim.key_id)
@@ -142,20 +144,19 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
             else []
         )
         if not items:
-            raise CheckoutRejected("The cart is empty.", code="cart_empty")
+            raise InvalidRequest("The cart is empty.", code="cart_empty")
         _refuse_unsellable(customer_id, items)
         levels = locks.stock_levels_lock(variant_ids=[i.variant_id for i in items])
         allocation, short = _allocate(items, levels)
         if short:
-            raise CheckoutRejected(
+            raise Conflict(
                 f"Not enough stock for: {', '.join(short)}.",
                 code="insufficient_stock",
-                status_code=409,
-                extra={"skus": short},
+                skus=short,
             )
         subtotal = sum((i.variant.price * i.quantity for i in items), Decimal("0"))
         if subtotal > MAX_ORDER_TOTAL:
-            raise CheckoutRejected(
+            raise InvalidRequest(
                 f"An order may total at most {MAX_ORDER_TOTAL}.",
                 code="amount_too_large",
             )
@@ -202,11 +203,10 @@ def _refuse_unsellable(customer_id, items) -> None:
     if Order.objects.filter(
         customer_id=customer_id, status=Order.Status.PENDING
     ).exists():
-        raise CheckoutRejected(
+        raise Conflict(
             "Another checkout of this cart is still being paid for; wait for its "
             "result before checking out again.",
             code="checkout_in_progress",
-            status_code=409,
         )
     off_sale = sorted(
         i.variant.sku
@@ -214,11 +214,10 @@ def _refuse_unsellable(customer_id, items) -> None:
         if not (i.variant.is_active and i.variant.product.is_active)
     )
     if off_sale:
-        raise CheckoutRejected(
+        raise Conflict(
             f"No longer on sale: {', '.join(off_sale)}; remove them from the cart.",
             code="unavailable",
-            status_code=409,
-            extra={"skus": off_sale},
+            skus=off_sale,
         )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from orders.models import IdempotencyKey
 from shop.db_context import customer_transaction
-from shop.errors import ShopError
+from shop.errors import Conflict, InvalidRequest, Unprocessable
 from shop.sql_files import read_sql
 
 # Printable ASCII, as a UUID is: PostgreSQL text cannot hold NUL (a DataError,
@@ -45,7 +45,7 @@ def request_fingerprint(payload) -> str:
 def claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
     """Claim `key` for a new checkout, or return the finished response to replay."""
     if not KEY_FORMAT.fullmatch(key):
-        raise ShopError(
+        raise InvalidRequest(
             "An Idempotency-Key is 1 to 255 printable ASCII characters "
             "(a UUID is a good choice).",
             code="invalid_idempotency_key",
@@ -67,27 +67,24 @@ def claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
             ).first()
         if existing is not None:
             return _answer(existing, fingerprint)
-    raise ShopError(
+    raise Conflict(
         "This Idempotency-Key is changing hands right now; retry in a moment.",
         code="idempotency_key_in_use",
-        status_code=409,
     )
 
 
 def _answer(existing: IdempotencyKey, fingerprint: str) -> Claim:
     if existing.request_fingerprint != fingerprint:
-        raise ShopError(
+        raise Unprocessable(
             "This Idempotency-Key was already used with a different request body; "
             "use a new key for a new request.",
             code="idempotency_key_reused",
-            status_code=422,
         )
     if existing.status == IdempotencyKey.Status.IN_PROGRESS:
-        raise ShopError(
+        raise Conflict(
             "A request with this Idempotency-Key is still being processed; "
             "retry in a moment to get its result.",
             code="idempotency_key_in_use",
-            status_code=409,
         )
     return Claim(
         key_id=existing.pk,

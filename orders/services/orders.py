@@ -13,7 +13,7 @@ from orders.services.settle import order_settle
 from orders.services.stock import restock_lines
 from shop.db_context import customer_transaction, job_transaction, set_locals
 from shop.db_retry import retry_on_conflict
-from shop.errors import ShopError
+from shop.errors import Conflict, NotFound
 from shop.sql_files import read_sql
 
 # Far longer than any gateway call: a checkout this old is not coming back.
@@ -33,15 +33,12 @@ def order_cancel(*, customer_id: int, order_id: int) -> Order:
         with customer_transaction(customer_id):
             order = locks.order_lock(order_id=order_id)
             if order is None or order.customer_id != customer_id:
-                raise ShopError(
-                    "This order does not exist.", code="not_found", status_code=404
-                )
+                raise NotFound("This order does not exist.")
             if order.status != Order.Status.PAID:
-                raise ShopError(
+                raise Conflict(
                     f"A {order.status} order cannot be cancelled; "
                     "only paid orders can.",
                     code="not_cancellable",
-                    status_code=409,
                 )
             set_locals({"app.order_id": str(order.pk), "app.stock_reason": "cancel"})
             restock_lines(list(order.lines.order_by("variant_id")))

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from shop.accounts.models import Customer, User
 from shop.crypto import current_key, execute_with_keys, key_by_id
 from shop.db_context import customer_transaction, job_transaction
-from shop.errors import ShopError
+from shop.errors import InvalidRequest, NotFound
 from shop.sql_files import read_sql
 
 TAX_ID_MAX_LENGTH = 32
@@ -23,9 +23,9 @@ def user_register(*, email: str, password: str) -> User:
     try:
         password_validation.validate_password(password, User(email=email))
     except DjangoValidationError as exc:
-        raise ShopError(" ".join(exc.messages), code="weak_password") from exc
+        raise InvalidRequest(" ".join(exc.messages), code="weak_password") from exc
     if User.objects.filter(email=email).exists():
-        raise ShopError(
+        raise InvalidRequest(
             "An account with this e-mail address already exists.", code="email_taken"
         )
     try:
@@ -34,7 +34,7 @@ def user_register(*, email: str, password: str) -> User:
             Customer.objects.create(user=user)
     except IntegrityError as exc:
         # Two registrations raced past the check above; UNIQUE decided.
-        raise ShopError(
+        raise InvalidRequest(
             "An account with this e-mail address already exists.", code="email_taken"
         ) from exc
     return user
@@ -44,7 +44,7 @@ def token_issue(*, email: str, password: str) -> Token:
     """Return the user's API token, creating it on first login."""
     user = authenticate(email=email.lower(), password=password)
     if user is None or not user.is_active:
-        raise ShopError(
+        raise InvalidRequest(
             "E-mail address or password is wrong.", code="invalid_credentials"
         )
     token, _ = Token.objects.get_or_create(user=user)
@@ -55,7 +55,7 @@ def customer_tax_id_set(*, customer_id: int, tax_id: str) -> None:
     """Record the customer's tax id, encrypted with the current key."""
     tax_id = tax_id.strip()
     if not tax_id or len(tax_id) > TAX_ID_MAX_LENGTH:
-        raise ShopError(
+        raise InvalidRequest(
             f"A tax id has 1 to {TAX_ID_MAX_LENGTH} characters.", code="invalid_tax_id"
         )
     key_id, key = current_key()
@@ -64,9 +64,7 @@ def customer_tax_id_set(*, customer_id: int, tax_id: str) -> None:
     with customer_transaction(customer_id):
         updated, _ = execute_with_keys(read_sql(TAX_ID_SET_SQL), params)
     if updated != 1:
-        raise ShopError(
-            f"No customer with id {customer_id}.", code="not_found", status_code=404
-        )
+        raise NotFound(f"No customer with id {customer_id}.")
 
 
 def customer_tax_ids_on_old_keys() -> list[int]:

@@ -14,7 +14,7 @@ from django.test import override_settings
 from shop.accounts.selectors import customer_tax_id_get
 from shop.accounts.services import customer_tax_id_set
 from shop.crypto import execute_with_keys, parse_field_keys
-from shop.errors import ShopError
+from shop.errors import InvalidRequest, NotFound
 from tests.accounts.factories import CustomerFactory
 from tests.dbs import ALL_DATABASES
 
@@ -76,9 +76,9 @@ def test_a_tax_id_set_reads_back_in_clear_and_none_when_unset():
 
 @pytest.mark.django_db
 def test_a_blank_tax_id_or_an_unknown_customer_is_refused():
-    with pytest.raises(ShopError) as blank:
+    with pytest.raises(InvalidRequest) as blank:
         customer_tax_id_set(customer_id=CustomerFactory().pk, tax_id="  ")
-    with pytest.raises(ShopError) as unknown:
+    with pytest.raises(NotFound) as unknown:
         customer_tax_id_set(customer_id=0, tax_id=TAX_ID)
 
     assert blank.value.code == "invalid_tax_id"

@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from shop.errors import not_found
 from shop.health import healthz
@@ -13,6 +17,15 @@ urlpatterns = [
         "api/docs/",
         SpectacularSwaggerView.as_view(url_name="schema"),
         name="swagger-ui",
+    ),
+    # The stock template links Google Fonts; this one loads nothing from
+    # another host (tests/shop/test_api_docs.py).
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(
+            url_name="schema", template_name="shop/redoc.html"
+        ),
+        name="redoc",
     ),
     path("api/v1/auth/", include("shop.accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),

@@ -2,13 +2,14 @@
 
 Transactional, so that each request opens its transactions as in production:
 inside a test-wide transaction the customer context would be nested, and a
-nested context costs one statement more (shop/db_context.py).
+nested context costs one statement more (shop/db_context.py). Clients log in
+with a real token, so the counts include what authentication costs.
 """
 
 import pytest
 
+from tests.clients import token_client
 from tests.dbs import ALL_DATABASES
-from tests.orders.conftest import client_for
 from tests.orders.factories import CartItemFactory, OrderFactory, OrderLineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
@@ -26,12 +27,12 @@ def test_the_order_list_is_the_context_and_two_queries_at_any_page_size(
 ):
     for _ in range(12):
         order_with_lines(customer)
-    client = client_for(customer)
+    client = token_client(customer.user)
 
-    # One transaction: BEGIN, the customer context (one set_config() round
-    # trip), one query for the page of orders and one for all their lines
-    # (prefetch), COMMIT.
-    with django_assert_num_queries(5):
+    # The token with its user and customer (one join), then one transaction:
+    # BEGIN, the customer context (one set_config() round trip), one query
+    # for the page of orders and one for all their lines (prefetch), COMMIT.
+    with django_assert_num_queries(6):
         response = client.get(f"/api/v1/orders/?page_size={page_size}")
 
     assert len(response.json()["results"]) == page_size
@@ -45,10 +46,11 @@ def test_the_cart_is_the_context_and_one_query_for_any_number_of_lines(
     first = CartItemFactory()
     for _ in range(items - 1):
         CartItemFactory(cart=first.cart)
-    client = client_for(first.cart.customer)
+    client = token_client(first.cart.customer.user)
 
-    # BEGIN, the customer context, the lines with their variants, COMMIT.
-    with django_assert_num_queries(4):
+    # The token with its user and customer; BEGIN, the customer context, the
+    # lines with their variants, COMMIT.
+    with django_assert_num_queries(5):
         response = client.get("/api/v1/cart/")
 
     assert len(response.json()["items"]) == items

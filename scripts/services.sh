@@ -46,6 +46,42 @@ find_pg_bin() {
 }
 PG_BIN="$(find_pg_bin)"
 
+# The schema and the chapters rely on PostgreSQL 15 (a NULLS NOT DISTINCT
+# unique constraint; the public schema closed to ordinary roles): an older
+# server is refused before it initdb's a cluster under var/.
+PG_MIN_MAJOR=15
+
+pg_version() {  # bin directory; prints the version of its pg_ctl, e.g. 15.20
+    local out
+    out="$("$1/pg_ctl" --version 2>/dev/null)" || return 0
+    # "pg_ctl (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
+    out="${out#*) }"
+    echo "${out%% *}"
+}
+
+pg_major() {  # a version as pg_version prints it; "9.6.24" -> 9, "17beta1" -> 17
+    if [[ "$1" =~ ^([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; fi
+}
+
+check_pg_version() {
+    local version major d v newest=""
+    version="$(pg_version "$PG_BIN")"
+    major="$(pg_major "$version")"
+    [ -n "$major" ] \
+        || die "could not read the version of $PG_BIN/pg_ctl ('pg_ctl --version' failed). Set PG_BIN to the bin directory of a PostgreSQL $PG_MIN_MAJOR+ server, e.g. PG_BIN=/usr/lib/postgresql/$PG_MIN_MAJOR/bin."
+    [ "$major" -ge "$PG_MIN_MAJOR" ] && return 0
+    # The last match is the newest: the glob sorts 15, 16, 17 in order.
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] || continue
+        v="$(pg_major "$(pg_version "$d")")"
+        if [ -n "$v" ] && [ "$v" -ge "$PG_MIN_MAJOR" ]; then newest="$d"; fi
+    done
+    if [ -n "$newest" ]; then
+        die "PostgreSQL $version found in $PG_BIN; the shop needs $PG_MIN_MAJOR or newer. A newer server is installed in $newest: point PG_BIN at it, e.g. 'PG_BIN=$newest make run'."
+    fi
+    die "PostgreSQL $version found in $PG_BIN; the shop needs $PG_MIN_MAJOR or newer. Install a newer server (e.g. 'apt-get install postgresql-$PG_MIN_MAJOR') and point PG_BIN at its bin directory, e.g. 'PG_BIN=/usr/lib/postgresql/$PG_MIN_MAJOR/bin make run'."
+}
+
 # PostgreSQL refuses to run as root: as root, run its binaries as `postgres`.
 if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' system user (apt-get install postgresql creates it)"
@@ -78,12 +114,19 @@ ensure_reachable() {
 }
 
 prepare_dirs() {
+    local d
     mkdir -p "$PGVAR" "$ARCHIVE" "$PGLOG" "$SOCKDIR"
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$PGVAR" "$ARCHIVE" "$SOCKDIR"
         chown postgres: "$PGLOG"
-        [ -d "$PRIMARY" ] && chown -R postgres: "$PRIMARY"
-        [ -d "$REPLICA" ] && chown -R postgres: "$REPLICA"
+        # Only a data directory that is not the postgres user's yet: a running
+        # cluster creates and removes files under it while chown walks it
+        # (a test dropping its database was enough to fail `up`).
+        for d in "$PRIMARY" "$REPLICA"; do
+            if [ -d "$d" ] && [ "$(stat -c %U "$d")" != postgres ]; then
+                chown -R postgres: "$d"
+            fi
+        done
     fi
     chmod 700 "$PGVAR" || true
     chmod 755 "$PGLOG" || true
@@ -165,7 +208,7 @@ ensure_pgaudit_conf() {  # data directory; prints "changed" when a restart is ne
 # pgaudit (chapter 23, scripts/services.sh). Later lines win, so this list
 # replaces the one above. Every session's DDL and role changes are logged;
 # so is, by object, whatever the shop_auditor role holds privileges on
-# (shop/sql/audit/pgaudit_object_grants_v01.sql). Parameters are never
+# (shop/accounts/sql/audit/ and orders/sql/audit/pgaudit_object_grants_v01.sql). Parameters are never
 # logged: the app binds encryption keys as parameters (shop/crypto.py).
 shared_preload_libraries = 'pg_stat_statements,pgaudit'
 pgaudit.log = 'ddl, role'
@@ -321,6 +364,7 @@ wait_replica_streaming() {
 }
 
 cmd_up() {
+    check_pg_version
     ensure_reachable
     prepare_dirs
     ensure_tls_files

@@ -1,10 +1,12 @@
 """The docs cannot drift from the code: references resolve, labs exist, SQL is current.
 
 A chapter names code as inline code, `path/to/file.py` or
-`path/to/file.py:Symbol` (a dotted Symbol walks into classes), and names labs
-as `python manage.py lab NAME`. These tests resolve every such reference, run
-`docs_snapshots --check` against the test database, and build the site with
-`mkdocs build --strict`.
+`path/to/file.py:Symbol` (a dotted Symbol walks into classes), names labs
+as `python manage.py lab NAME`, and names another chapter with a link,
+`[chapter 12](12-locking-deadlocks.md)`. These tests resolve every such
+reference, refuse a "chapter NN" that is plain text or names a chapter not
+written yet (in README.md too), run `docs_snapshots --check` against the test
+database, and build the site with `mkdocs build --strict`.
 """
 
 import ast
@@ -55,6 +57,16 @@ REFERENCE = re.compile(r"^(?P<path>[\w./-]+?)(?::(?P<symbol>[A-Za-z_][\w.]*))?$"
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 LAB_COMMAND = re.compile(r"python manage\.py lab +([a-z0-9][a-z0-9-]*)")
+CHAPTERS = DOCS / "chapters"
+MARKDOWN_LINK = re.compile(r"\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)\)")
+# "chapter 05", "Chapters 10 to 12", "chapters 11 and 12", across a line break
+# too. Two digits only: the PostgreSQL manual's "chapter 9" is not ours.
+CHAPTER_MENTION = re.compile(
+    r"\b[Cc]hapters?\s+(?P<numbers>\d{2}(?:\s*(?:,|and|or|to|-|–)\s*\d{2})*)\b"
+)
+CHAPTER_RANGE = re.compile(r"(\d{2})\s*(?:to|-|–)\s*(\d{2})")
+CHAPTER_FILE = re.compile(r"^(?P<number>\d{2})-[\w-]+\.md$")
+LINKED_CHAPTER = re.compile(r"^(?:[Cc]hapters?\s+)?(?P<number>\d{2})$")
 
 
 def markdown_files():
@@ -149,6 +161,81 @@ def mentioned_labs():
                 yield f"{path.relative_to(ROOT)}:{number}", name
 
 
+def written_chapters() -> set[str]:
+    """The numbers of the chapters that exist, such as "01" and "12"."""
+    return {path.name[:2] for path in CHAPTERS.glob("[0-9][0-9]-*.md")}
+
+
+def course_files():
+    return [*markdown_files(), ROOT / "README.md"]
+
+
+def prose_text(path: Path) -> str:
+    """The file outside fenced blocks and code spans, its line breaks kept."""
+    total = len(path.read_text(encoding="utf-8").splitlines())
+    kept = dict(prose_lines(path))
+    text = "\n".join(kept.get(number, "") for number in range(1, total + 1))
+    return CODE_SPAN.sub(lambda span: " " * len(span[0]), text)
+
+
+def mentioned_chapters(numbers: str) -> list[str]:
+    """The chapter numbers a mention names: "10 to 12" names 10, 11 and 12."""
+    named = set(re.findall(r"\d{2}", numbers))
+    for start, end in CHAPTER_RANGE.findall(numbers):
+        named.update(f"{n:02d}" for n in range(int(start), int(end) + 1))
+    return sorted(named)
+
+
+def chapter_reference_problems(
+    text: str, base: Path, written: set[str]
+) -> list[tuple[int, str]]:
+    """Return (line, why) for each wrong chapter link or mention in `text`.
+
+    `base` is the folder relative links start from. A link to a `.md` file
+    must resolve, and a link whose text is a chapter number must lead to that
+    chapter. Outside links, a "chapter NN" must not be plain text: a chapter
+    that exists is linked, one that does not is not named at all.
+    """
+    problems = []
+
+    def line(offset):
+        return text.count("\n", 0, offset) + 1
+
+    for link in MARKDOWN_LINK.finditer(text):
+        target = link["target"].split("#", 1)[0]
+        if "://" in target or not target.endswith(".md"):
+            continue
+        shown = f"[{link['text']}]({link['target']})"
+        path = base / target
+        if not path.is_file():
+            problems.append((line(link.start()), f"{shown}: {target} does not exist"))
+            continue
+        in_file = CHAPTER_FILE.match(path.name)
+        in_text = LINKED_CHAPTER.match(link["text"].strip())
+        if in_file and in_text and in_file["number"] != in_text["number"]:
+            problems.append(
+                (
+                    line(link.start()),
+                    f"{shown}: the text names chapter {in_text['number']}, "
+                    f"the link leads to chapter {in_file['number']}",
+                )
+            )
+    unlinked = MARKDOWN_LINK.sub(lambda link: " " * len(link[0]), text)
+    for mention in CHAPTER_MENTION.finditer(unlinked):
+        said = " ".join(mention[0].split())
+        named = mentioned_chapters(mention["numbers"])
+        missing = [number for number in named if number not in written]
+        if missing:
+            why = (
+                f"'{said}': chapter {', '.join(missing)} is not written yet; "
+                "name no chapter that does not exist (say 'a later chapter on ...')"
+            )
+        else:
+            why = f"'{said}' is plain text: link it, [chapter NN](NN-name.md)"
+        problems.append((line(mention.start()), why))
+    return problems
+
+
 def test_the_docs_have_code_references_to_check():
     assert len(list(code_references())) > 50
 
@@ -179,6 +266,36 @@ def test_every_lab_the_docs_mention_is_registered():
         f"{where}: {name}" for where, name in mentioned if name not in registered
     ]
     assert unknown == [], "`python manage.py lab --list` shows the registered labs"
+
+
+def test_every_chapter_link_and_mention_names_a_written_chapter():
+    written = written_chapters()
+    assert {"01", "12"} <= written
+    problems = [
+        f"{path.relative_to(ROOT)}:{line}: {why}"
+        for path in course_files()
+        for line, why in chapter_reference_problems(
+            prose_text(path), path.parent, written
+        )
+    ]
+    assert problems == []
+
+
+def test_the_chapter_checker_rejects_missing_chapters_and_plain_mentions():
+    def problems(text):
+        found = chapter_reference_problems(text, CHAPTERS, {"10", "12"})
+        return [why for _, why in found]
+
+    assert problems("see [chapter 10](10-transactions.md)") == []
+    assert problems("[10](10-transactions.md) and [12](12-locking-deadlocks.md)") == []
+    assert problems("a later chapter on indexing; the manual's chapter 9") == []
+    assert problems("[chapter 99](99-nothing.md)")  # no such file
+    assert problems("[chapter 12](10-transactions.md)")  # text and file disagree
+    assert problems("see chapter 10")  # written, but not a link
+    assert problems("see chapter 99")  # not written
+    assert problems("see chapter\n   99")
+    assert problems("chapters 10 and 99")
+    assert problems("Chapters 10 to 12")  # 11 is not written here
 
 
 def test_the_er_diagram_snapshot_is_current():

@@ -164,6 +164,7 @@ ensure_tls_files() {
     return 0
 }
 
+# --8<-- [start:tls_conf]
 ensure_tls_conf() {  # data directory; prints "changed" when a reload is needed
     local dir="$1" changed=""
     if ! grep -q "^ssl = on" "$dir/postgresql.conf"; then
@@ -183,6 +184,7 @@ CONF
     fi
     if [ -n "$changed" ]; then echo changed; fi
 }
+# --8<-- [end:tls_conf]
 
 reload_if_running() {  # data directory, what ensure_tls_conf printed
     if [ -n "$2" ] && pg_running "$1"; then

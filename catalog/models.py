@@ -159,7 +159,7 @@ class StockLevel(models.Model):
     )
     quantity_on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
-    # Bumped by writers that use optimistic locking (orders/strategies.py):
+    # Bumped by writers that use optimistic locking (orders/labs/strategies.py):
     # "update only if nobody changed the row since I read it". A database
     # default, so raw INSERTs and COPY (the seed) need not name it.
     version = models.IntegerField(db_default=0)

@@ -101,6 +101,27 @@ def act_as_staff_for_session(conn) -> None:
     conn.execute(STAFF_SQL, [False])
 
 
+def create_throwaway(n: Narrator, table: str, columns: str) -> None:
+    """Create a lab's own table as shop_owner, refusing to touch one that exists.
+
+    For labs whose work must COMMIT (acid, zero-downtime): the table is
+    theirs alone, and they drop it in `finally` with `drop_throwaway`. The
+    app's role cannot create tables (the transactional-ddl lab shows it).
+    """
+    rows = n.sql("SELECT to_regclass(%s) AS existing", [table], using="owner")
+    if rows[0][0] is not None:
+        raise LabFailed(
+            f"table {table} already exists: another run of this lab is in "
+            f"progress, or one was killed. If none is running: DROP TABLE {table};"
+        )
+    # The name and columns are constants of the calling lab, never user input.
+    n.sql(f"CREATE TABLE {table} {columns}", using="owner", label="as shop_owner")
+
+
+def drop_throwaway(n: Narrator, table: str) -> None:
+    n.sql(f"DROP TABLE IF EXISTS {table}", using="owner", label="clean up")
+
+
 class Narrator:
     """Prints a lab's story and checks its claims."""
 

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from catalog.labs._common import CUSTOMER_SQL, catalog_rows
+from catalog.labs.rows import catalog_rows
+from shop.accounts.labs import lab_customers
 from shop.lab import Narrator, lab, rolled_back
 
 STOCK_INSERT = """
@@ -75,9 +76,12 @@ def constraints(n: Narrator) -> None:
 
     with rolled_back("default"):
         n.say("\n    BEGIN")
-        ids = catalog_rows(n, tag="02")
-        variant, warehouse = ids["variant_id"], ids["warehouse_id"]
-        product, category = ids["product_id"], ids["category_id"]
+        # No stock row yet: the steps below insert their own.
+        (ids,) = catalog_rows(
+            n, "02", on_hand=None, label="setup, inside the transaction"
+        )
+        variant, warehouse = ids.variant_id, ids.warehouse_id
+        product, category = ids.product_id, ids.category_id
 
         n.step("CHECK: stock on hand is never negative")
         n.expect_sql_error(
@@ -100,7 +104,7 @@ def constraints(n: Narrator) -> None:
         n.sql(STOCK_INSERT, [variant, warehouse, 5, 1], label="a valid row passes")
 
         n.step("CHECK: a rating is 1 to 5; UNIQUE: one review per customer")
-        customer = n.sql(CUSTOMER_SQL, {"email": "lab-02@example.com"})[0][0]
+        customer = lab_customers(n, "02")[0].customer_id
         n.act_as_customer(customer)  # only the author may write a review
         n.expect_sql_error(
             REVIEW_INSERT,
@@ -122,14 +126,14 @@ def constraints(n: Narrator) -> None:
         n.step("UNIQUE and a format CHECK on the SKU")
         n.expect_sql_error(
             VARIANT_INSERT,
-            [product, ids["sku"], Decimal("9.90")],
+            [product, ids.sku, Decimal("9.90")],
             sqlstate="23505",
             constraint="catalog_variant_sku_uniq",
-            claim=f"a second variant with SKU {ids['sku']} is refused",
+            claim=f"a second variant with SKU {ids.sku} is refused",
         )
         n.expect_sql_error(
             VARIANT_INSERT,
-            [product, ids["sku"].lower(), Decimal("9.90")],
+            [product, ids.sku.lower(), Decimal("9.90")],
             sqlstate="23514",
             constraint="catalog_variant_sku_format",
             claim="a lower-case SKU is refused by the regular-expression CHECK",

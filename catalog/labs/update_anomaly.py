@@ -2,7 +2,8 @@
 normalized join cannot; the order's address snapshot is the deliberate exception.
 """
 
-from catalog.labs._common import CUSTOMER_SQL, catalog_rows
+from catalog.labs.rows import catalog_rows
+from shop.accounts.labs import lab_customers
 from shop.lab import Narrator, lab, rolled_back
 
 
@@ -15,8 +16,10 @@ def update_anomaly(n: Narrator) -> None:
     with rolled_back("default"):
         n.say("    BEGIN")
         n.act_as_staff()  # it writes a customer's address and order
-        ids = catalog_rows(n, tag="03")
-        product, category = ids["product_id"], ids["category_id"]
+        (ids,) = catalog_rows(
+            n, "03", on_hand=None, label="setup, inside the transaction"
+        )
+        product, category = ids.product_id, ids.category_id
 
         n.step(
             "A denormalized table: each order line copies product and category names"
@@ -106,7 +109,7 @@ def update_anomaly(n: Narrator) -> None:
         )
 
         n.step("The deliberate exception: an order's shipping-address snapshot")
-        customer = n.sql(CUSTOMER_SQL, {"email": "lab-03@example.com"})[0][0]
+        customer = lab_customers(n, "03")[0].customer_id
         address = n.sql(
             """
             INSERT INTO accounts_address

@@ -3,8 +3,11 @@
 row-level security (22).
 
 One module per lab, named after it; importing this package registers them
-all. _common.py holds what several labs share: the rows they work on, their
-cleanup, the extra sessions, and waiting for a lock.
+all. _common.py holds what several labs share: the rows they work on (made
+by catalog/labs/rows.py and shop/accounts/labs.py, from their apps' .sql
+files), their cleanup, the extra sessions, and waiting for a lock.
+strategies.py is teaching code the labs, tests and docs race against each
+other: four ways to reserve stock, one of them deliberately wrong.
 
 Labs about one session work inside a transaction they roll back. Labs about
 two sessions need rows that both sessions can see, so they commit a few rows

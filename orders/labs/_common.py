@@ -14,58 +14,9 @@ from decimal import Decimal
 import psycopg
 import sqlparse
 
+from catalog.labs.rows import catalog_names, catalog_rows
+from shop.accounts.labs import customer_email_prefix, lab_customers
 from shop.lab import LabFailed, Narrator, act_as_staff_for_session, connect
-
-# A category, a product with `variants` variants, a warehouse, and one stock
-# row per variant, in one statement; returns the stock rows.
-STOCK_ROWS_SQL = """
-WITH category AS (
-    INSERT INTO catalog_category (name, slug)
-    VALUES (%(name)s, %(slug)s)
-    RETURNING id
-), product AS (
-    INSERT INTO catalog_product
-        (category_id, name, slug, description, is_active, created_at, updated_at)
-    SELECT id, %(name)s, %(slug)s, '', true, now(), now() FROM category
-    RETURNING id
-), warehouse AS (
-    INSERT INTO catalog_warehouse (code, name, is_default)
-    VALUES (%(code)s, %(name)s, false)
-    RETURNING id
-), variant AS (
-    INSERT INTO catalog_product_variant (product_id, sku, name, price, is_active)
-    SELECT product.id, %(code)s || '-' || n, '', %(price)s, true
-    FROM product, generate_series(1, %(variants)s) AS n
-    RETURNING id, sku
-), stock AS (
-    INSERT INTO catalog_stock_level
-        (variant_id, warehouse_id, quantity_on_hand, reserved, updated_at)
-    SELECT variant.id, warehouse.id, %(on_hand)s, 0, now()
-    FROM variant, warehouse
-    RETURNING id, variant_id, warehouse_id, quantity_on_hand
-)
-SELECT stock.id AS stock_id, stock.variant_id, variant.sku, stock.warehouse_id,
-       stock.quantity_on_hand
-FROM stock JOIN variant ON variant.id = stock.variant_id
-ORDER BY stock.variant_id
-"""
-
-CUSTOMERS_SQL = """
-WITH new_user AS (
-    INSERT INTO accounts_user
-        (password, is_superuser, email, is_active, is_staff, date_joined)
-    SELECT '!', false, %(prefix)s || n || '@example.com', true, false, now()
-    FROM generate_series(1, %(count)s) AS n
-    RETURNING id, email
-), customer AS (
-    INSERT INTO accounts_customer (user_id, phone, created_at)
-    SELECT id, '', now() FROM new_user
-    RETURNING id, user_id
-)
-SELECT customer.id AS customer_id, new_user.email
-FROM customer JOIN new_user ON new_user.id = customer.user_id
-ORDER BY customer.id
-"""
 
 ORDERS_SQL = """
 INSERT INTO orders_order
@@ -125,38 +76,30 @@ CLEANUP_STATEMENTS = [
 
 
 def _names(tag: str) -> dict:
-    """The names a lab's rows carry, so that they can be found and deleted."""
-    code = f"LAB-{tag.upper()}"
-    return {
-        "name": f"Lab {tag}",
-        "slug": f"lab-{tag}",
-        "code": code,
-        "sku": f"{code}-%",
-        "email": f"lab-{tag}-%@example.com",
-        "email_prefix": f"lab-{tag}-",
-    }
+    """The names a lab's rows carry, so that they can be found and deleted.
 
-
-def _stock_params(tag: str, *, variants=1, on_hand=10) -> dict:
-    names = _names(tag)
+    The catalogue's and the customers' are the ones catalog_rows and
+    lab_customers give them.
+    """
+    names = catalog_names(tag)
     return {
-        "name": names["name"],
-        "slug": names["slug"],
-        "code": names["code"],
-        "price": Decimal("19.90"),
-        "variants": variants,
-        "on_hand": on_hand,
+        **names,
+        "sku": f"{names['code']}-%",
+        "email": f"{customer_email_prefix(tag)}%@example.com",
     }
 
 
 def _stock_rows(n, tag, *, variants=1, on_hand=10, cursor=None, label=None):
-    params = _stock_params(tag, variants=variants, on_hand=on_hand)
-    return n.sql(STOCK_ROWS_SQL, params, cursor=cursor, label=label)
+    """A catalogue with a stock row per variant (catalog/sql/labs/catalog_rows.sql)."""
+    return catalog_rows(
+        n, tag, variants=variants, on_hand=on_hand, cursor=cursor, label=label
+    )
 
 
 def _customers(n, tag, count, *, cursor=None, label=None):
-    params = {"prefix": _names(tag)["email_prefix"], "count": count}
-    return [row[0] for row in n.sql(CUSTOMERS_SQL, params, cursor=cursor, label=label)]
+    """Insert `count` customers (shop/accounts/sql/labs/customers.sql); their ids."""
+    rows = lab_customers(n, tag, count, cursor=cursor, label=label)
+    return [row.customer_id for row in rows]
 
 
 def _orders(n, customer_id, count, *, age="0 seconds", cursor=None, label=None):

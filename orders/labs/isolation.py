@@ -8,7 +8,7 @@ import psycopg
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from orders import strategies
+from orders.labs import strategies
 from orders.labs._common import (
     COUPON_SQL,
     READ_STOCK,
@@ -121,7 +121,8 @@ def _write_skew(n, a, b, observer):
     )[0][0]
     n.say(
         "    Each session checks the limit by counting, then inserts its own\n"
-        "    redemption: orders/strategies.py:coupon_redeem_by_count, step by step."
+        "    redemption (orders/labs/strategies.py:coupon_redeem_by_count),\n"
+        "    step by step."
     )
     redemptions = [
         {"coupon": coupon, "order": order, "customer": customer}

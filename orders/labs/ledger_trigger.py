@@ -160,7 +160,11 @@ def ledger_trigger(n: Narrator) -> None:
     n.step("The same CALL in autocommit: it commits batch by batch")
     with _committed_rows(n, "09") as setup:
         stock = _stock_rows(n, "09", on_hand=5, cursor=setup, label="setup, committed")
-        stock_id, variant_id, _, warehouse_id, _ = stock[0]
+        stock_id, variant_id, warehouse_id = (
+            stock[0].stock_id,
+            stock[0].variant_id,
+            stock[0].warehouse_id,
+        )
         (customer,) = _customers(n, "09", 1, cursor=setup, label="setup, committed")
         (order,) = _orders(
             n,

@@ -10,10 +10,9 @@ import psycopg
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
+from catalog.labs.rows import CATALOG_ROWS_SQL_FILE, catalog_rows_params
 from orders.labs._common import (
     COUPON_SQL,
-    CUSTOMERS_SQL,
-    STOCK_ROWS_SQL,
     _committed_rows,
     _customers,
     _error_line,
@@ -21,11 +20,12 @@ from orders.labs._common import (
     _orders,
     _sessions,
     _show_captured,
-    _stock_params,
     _stock_rows,
 )
 from orders.services.checkout import ShippingAddress, _reserve
+from shop.accounts.labs import CUSTOMERS_SQL_FILE, lab_customers_params
 from shop.lab import LabFailed, Narrator, lab, rolled_back
+from shop.sql_files import read_sql
 
 ADDRESS = ShippingAddress(
     line1="1 Lab Street", city="Labville", postal_code="1000", country="US"
@@ -39,9 +39,11 @@ def _checkout_rows(n, cursor, *, quiet=False):
     """Stock, a customer and a used-up coupon, in the session's transaction."""
     params = _names("10")
     if quiet:
-        cursor.execute(STOCK_ROWS_SQL, _stock_params("10", on_hand=5))
+        cursor.execute(
+            read_sql(CATALOG_ROWS_SQL_FILE), catalog_rows_params("10", on_hand=5)
+        )
         stock = cursor.fetchall()
-        cursor.execute(CUSTOMERS_SQL, {"prefix": params["email_prefix"], "count": 1})
+        cursor.execute(read_sql(CUSTOMERS_SQL_FILE), lab_customers_params("10", 1))
         (customer,) = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             COUPON_SQL, {"code": params["code"], "usage_limit": 1, "times_used": 1}

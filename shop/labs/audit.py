@@ -14,27 +14,15 @@ same entry written by shop_app itself, committed.
 import uuid
 
 from shop import pgaudit
+from shop.accounts.labs import lab_customers
 from shop.db_context import customer_transaction
 from shop.lab import Narrator, lab, rolled_back
 
-CUSTOMER_SQL = """
-WITH new_user AS (
-    INSERT INTO accounts_user
-        (password, is_superuser, email, is_active, is_staff, date_joined)
-    VALUES ('!', false, %(email)s, true, false, now())
-    RETURNING id
-), customer AS (
-    INSERT INTO accounts_customer (user_id, phone, created_at)
-    SELECT id, '', now() FROM new_user
-    RETURNING id, user_id
-), address AS (
-    INSERT INTO accounts_address
-        (customer_id, line1, line2, city, postal_code, country, is_default)
-    SELECT id, '1 Lab Street', '', 'Oldtown', '1000', 'US', true FROM customer
-    RETURNING id
-)
-SELECT customer.user_id, customer.id AS customer_id, address.id AS address_id
-FROM customer, address
+ADDRESS_SQL = """
+INSERT INTO accounts_address
+    (customer_id, line1, line2, city, postal_code, country, is_default)
+VALUES (%s, '1 Lab Street', '', 'Oldtown', '1000', 'US', true)
+RETURNING id
 """
 
 THIS_TRANSACTION_SQL = """
@@ -72,11 +60,14 @@ def audit(n: Narrator) -> None:
 
     with rolled_back("owner"):
         n.step("As shop_owner, in a transaction that is rolled back")
-        email = f"lab-audit-{uuid.uuid4().hex[:12]}@example.com"
+        tag = f"audit-{uuid.uuid4().hex[:12]}"
         # A new customer has no id yet to act for: staff create it.
         n.act_as_staff(using="owner")
-        ((user_id, customer_id, address_id),) = n.sql(
-            CUSTOMER_SQL, {"email": email}, using="owner", label="a customer"
+        ((customer_id, user_id, _),) = lab_customers(
+            n, tag, using="owner", label="a customer"
+        )
+        ((address_id,),) = n.sql(
+            ADDRESS_SQL, [customer_id], using="owner", label="and an address"
         )
         with customer_transaction(customer_id, user_id=user_id, using="owner"):
             n.say(

@@ -11,8 +11,15 @@ import time
 
 from django.db import connections, transaction
 
-from shop.lab import LabFailed, Narrator, connect, lab, rolled_back
-from shop.labs._common import _create_throwaway, _drop_throwaway
+from shop.lab import (
+    LabFailed,
+    Narrator,
+    connect,
+    create_throwaway,
+    drop_throwaway,
+    lab,
+    rolled_back,
+)
 
 ZD_ROWS = 50_000
 ZD_BATCH = 10_000
@@ -38,7 +45,7 @@ SCANS_SQL = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = %s::reg
 )
 def zero_downtime(n: Narrator) -> None:
     n.step(f"A throw-away table with {ZD_ROWS:,} rows, standing in for a busy one")
-    _create_throwaway(
+    create_throwaway(
         n,
         "lab_zero_downtime",
         "(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
@@ -61,7 +68,7 @@ def zero_downtime(n: Narrator) -> None:
         n.step("Summary: the locks observed in pg_locks at each step")
         n.table(["step", "lock on the table", "table scans"], observed)
     finally:
-        _drop_throwaway(n, "lab_zero_downtime")
+        drop_throwaway(n, "lab_zero_downtime")
 
 
 def _observed_ddl(n: Narrator, statements, *, while_open=None, rollback=False):

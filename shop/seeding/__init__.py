@@ -1,26 +1,29 @@
 """Deterministic demo data for the shop, written with COPY (`manage.py seed`).
 
-plan.py says how many rows, vocabulary.py and coupons.py what they are made
-of, one module per phase (catalog, accounts, reviews, orders) writes them
-through copy.py, and runner.py runs the phases, one transaction each.
+This package is the machinery; the rows are the apps' own. Each app
+declares its phases in its `seeding` module (shop/accounts/seeding/,
+catalog/seeding/, orders/seeding/), and phases.py finds them the way the
+`lab` command finds labs. plan.py says how many rows, copy.py writes them,
+determinism.py makes them repeat, runner.py runs the phases, one
+transaction each, and tables.py empties or inspects the tables they fill.
 """
 
-from .accounts import DEMO_LOGINS, DemoLogin
+from .phases import Phase, seed_phase
 from .plan import SCALES, Plan, plan_for
 from .runner import DEFAULT_SEED, SeedFailed, SeedResult, seed_database
 from .tables import ResetBlocked, tables_with_rows, truncate_seeded_tables
 
 __all__ = [
     "DEFAULT_SEED",
-    "DEMO_LOGINS",
     "SCALES",
-    "DemoLogin",
+    "Phase",
     "Plan",
     "ResetBlocked",
     "SeedFailed",
     "SeedResult",
     "plan_for",
     "seed_database",
+    "seed_phase",
     "tables_with_rows",
     "truncate_seeded_tables",
 ]

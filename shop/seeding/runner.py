@@ -1,7 +1,8 @@
 """Seed the database phase by phase: each phase is one transaction and one progress bar.
 
-A phase that fails rolls back whole, so no table is ever left half-written;
-phases before it stay committed, and the error says to rerun with --reset.
+The phases are the apps' own (phases.py says how they are found). A phase
+that fails rolls back whole, so no table is ever left half-written; phases
+before it stay committed, and the error says to rerun with --reset.
 """
 
 import sys
@@ -12,13 +13,10 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, connections, transaction
 from tqdm import tqdm
 
-from .accounts import accounts_row_count, seed_accounts
-from .catalog import catalog_row_count, seed_catalog
 from .copy import CopyWriter
 from .determinism import phase_random
-from .orders import orders_row_count, seed_orders
+from .phases import discover
 from .plan import Plan
-from .reviews import seed_reviews
 
 DEFAULT_SEED = 42
 
@@ -50,27 +48,17 @@ def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "loader"
     """
     started = time.monotonic()
     tally = _Tally()
-    with _phase("catalog", catalog_row_count(plan), using, tally) as writer:
-        product_ids = seed_catalog(writer, plan=plan, rng=phase_random(seed, "catalog"))
-    with _phase("accounts", accounts_row_count(plan), using, tally) as writer:
-        customer_ids = seed_accounts(
-            writer, plan=plan, rng=phase_random(seed, "accounts")
-        )
-    with _phase("reviews", plan.reviews, using, tally) as writer:
-        seed_reviews(
-            writer,
-            count=plan.reviews,
-            rng=phase_random(seed, "reviews"),
-            product_ids=product_ids,
-            customer_ids=customer_ids,
-        )
-    with _phase("orders", orders_row_count(plan), using, tally) as writer:
-        seed_orders(
-            writer,
-            plan=plan,
-            rng=phase_random(seed, "orders"),
-            customer_ids=customer_ids,
-        )
+    provided: dict[str, object] = {}
+    for phase in discover():
+        with _phase(phase.name, phase.row_count(plan), using, tally) as writer:
+            result = phase.write(
+                writer,
+                plan=plan,
+                rng=phase_random(seed, phase.name),
+                **{need: provided[need] for need in phase.needs},
+            )
+        if phase.provides is not None:
+            provided[phase.provides] = result
     _analyze(tally.rows)
     return SeedResult(
         rows=tally.rows,

@@ -13,7 +13,7 @@ from django.db.models import F, Sum
 from django.test import override_settings
 
 from catalog.models import StockLevel
-from orders import strategies
+from orders.labs import strategies
 from orders.models import CouponRedemption, IdempotencyKey, Order, StockMovement
 from tests.catalog.factories import StockLevelFactory, VariantFactory, WarehouseFactory
 from tests.concurrency import one_shot, run_concurrently

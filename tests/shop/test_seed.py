@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
+import psycopg
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.postgres.search import SearchQuery
@@ -19,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connections
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
 
+from catalog import seeding as catalog_seeding
 from catalog.models import (
     Category,
     Product,
@@ -27,6 +29,8 @@ from catalog.models import (
     StockLevel,
     Warehouse,
 )
+from catalog.seeding.vocabulary import CATEGORY_TREE
+from orders import seeding as orders_seeding
 from orders.models import (
     Coupon,
     CouponRedemption,
@@ -35,15 +39,14 @@ from orders.models import (
     Payment,
     StockMovement,
 )
+from orders.seeding import orders as seeding_orders
+from orders.seeding.coupons import COUPONS
 from shop.accounts.models import Address, Customer, User
-from shop.seeding import DEMO_LOGINS, SCALES, Plan, plan_for
-from shop.seeding import orders as seeding_orders
-from shop.seeding import runner as seeding_runner
+from shop.accounts.seeding import DEMO_LOGINS
+from shop.seeding import SCALES, Plan, plan_for
 from shop.seeding import tables as seeding_tables
-from shop.seeding.coupons import COUPONS
 from shop.seeding.determinism import BASE_TIME
 from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT
-from shop.seeding.vocabulary import CATEGORY_TREE
 from tests.catalog.factories import ProductFactory
 from tests.dbs import ALL_DATABASES, session_as_staff
 from tests.orders.factories import CouponFactory, OrderFactory
@@ -638,8 +641,8 @@ def test_a_failed_phase_leaves_nothing_half_written(monkeypatch):
         real_seed_reviews(writer, **kwargs)
         raise IntegrityError("simulated failure after writing reviews")
 
-    real_seed_reviews = seeding_runner.seed_reviews
-    monkeypatch.setattr(seeding_runner, "seed_reviews", write_some_reviews_then_fail)
+    real_seed_reviews = catalog_seeding.seed_reviews
+    monkeypatch.setattr(catalog_seeding, "seed_reviews", write_some_reviews_then_fail)
 
     with pytest.raises(CommandError, match=r"reviews phase.*--reset"):
         seed(scale="small")
@@ -656,8 +659,8 @@ def test_a_failed_orders_phase_leaves_no_order_history(monkeypatch):
         real_seed_orders(writer, **kwargs)
         raise IntegrityError("simulated failure after writing orders")
 
-    real_seed_orders = seeding_runner.seed_orders
-    monkeypatch.setattr(seeding_runner, "seed_orders", write_the_history_then_fail)
+    real_seed_orders = orders_seeding.seed_orders
+    monkeypatch.setattr(orders_seeding, "seed_orders", write_the_history_then_fail)
 
     with pytest.raises(CommandError, match=r"orders phase.*--reset"):
         seed(scale="small")
@@ -685,8 +688,9 @@ def test_impossible_plans_are_refused_before_touching_the_database(overrides):
 @seeds_database
 def test_reset_fails_fast_while_another_session_uses_the_tables(monkeypatch):
     monkeypatch.setattr(seeding_tables, "RESET_LOCK_TIMEOUT", "200ms")
-    app = connections["default"]
-    other = app.get_new_connection(app.get_connection_params())
+    # A connection of its own, not one from `default`'s pool: the pool hands
+    # out autocommit connections, whose read would hold no lock.
+    other = psycopg.connect(**connections["default"].get_connection_params())
     try:
         # An open transaction that has read a table blocks TRUNCATE on it.
         other.execute("SELECT count(*) FROM catalog_product")

@@ -5,6 +5,7 @@ import argparse
 from django.core.management.base import BaseCommand, CommandError
 
 from shop import seeding
+from shop.accounts.seeding import DEMO_LOGINS
 
 
 class Command(BaseCommand):
@@ -90,7 +91,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Phases: {phases}")
         self.stdout.write("Demo logins (local demo data only):")
-        for login in seeding.DEMO_LOGINS:
+        for login in DEMO_LOGINS:
             self.stdout.write(f"  {login.role:<9} {login.email} / {login.password}")
         self.stdout.write(
             "Seeded customers (@example.com) all use the demo customer password."

@@ -4,9 +4,9 @@ import random
 from collections.abc import Iterator, Sequence
 
 from catalog.models import Review
+from shop.seeding.copy import CopyWriter
+from shop.seeding.determinism import moment_between
 
-from .copy import CopyWriter
-from .determinism import moment_between
 from .vocabulary import REVIEW_BODIES, REVIEW_TITLES
 
 RATINGS = (1, 2, 3, 4, 5)

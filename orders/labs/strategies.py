@@ -1,7 +1,9 @@
 """Ways to reserve stock under concurrency, side by side (chapters 11 and 12).
 
-Checkout itself uses ordered row locks (orders/locks.py). The others are here
-so that the tests, labs and benchmark can run the same race against each:
+Teaching code, not the shop's: checkout itself uses ordered row locks
+(orders/locks.py), and nothing outside the labs, the tests and the docs
+snapshots calls these. They are here so that each can run the same race
+against every way:
 
     row_lock        SELECT ... FOR UPDATE, check, UPDATE      (pessimistic)
     conditional     one UPDATE ... WHERE on_hand - reserved >= n  (atomic)

@@ -8,10 +8,10 @@ from datetime import timedelta
 from django.contrib.auth.hashers import make_password
 
 from shop.accounts.models import Address, Customer, User
+from shop.seeding.copy import CopyWriter
+from shop.seeding.determinism import BASE_TIME, moment_between
+from shop.seeding.plan import Plan
 
-from .copy import CopyWriter
-from .determinism import BASE_TIME, moment_between
-from .plan import Plan
 from .vocabulary import CITIES, FIRST_NAMES, LAST_NAMES, STREET_KINDS, STREETS
 
 SECOND_ADDRESS_SHARE = 0.4

@@ -8,10 +8,10 @@ from datetime import timedelta
 from django.utils.text import slugify
 
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
+from shop.seeding.copy import CopyWriter
+from shop.seeding.determinism import moment_between, money
+from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT, Plan
 
-from .copy import CopyWriter
-from .determinism import moment_between, money
-from .plan import MAX_VARIANTS_PER_PRODUCT, Plan
 from .vocabulary import ADJECTIVES, AUDIENCES, CATEGORY_TREE, FEATURES, Leaf
 
 # (code, name, is_default). Exactly one default, MAIN, where every variant

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
 from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
+from shop.seeding.copy import CopyWriter
+from shop.seeding.determinism import money
+from shop.seeding.plan import Plan
 
-from .copy import CopyWriter
 from .coupons import COUPONS, usage_limit
-from .determinism import money
 from .order_draws import DAY, Catalog, Customers, at, order_moments
-from .plan import Plan
 
 STATUSES = ("paid", "cancelled", "failed")
 STATUS_WEIGHTS = (85, 7, 8)

@@ -16,9 +16,8 @@ from itertools import accumulate
 
 from catalog.models import Product, ProductVariant, StockLevel, Warehouse
 from shop.accounts.models import Address, Customer
-
-from .accounts import random_address
-from .determinism import BASE_TIME
+from shop.accounts.seeding.accounts import random_address
+from shop.seeding.determinism import BASE_TIME
 
 DAY = 86_400
 HISTORY_DAYS = 730

@@ -8,9 +8,15 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from catalog.labs import catalog_rows
-from shop.lab import Narrator, connect, lab, rolled_back
-from shop.labs._common import _create_throwaway, _drop_throwaway
+from catalog.labs.rows import catalog_rows
+from shop.lab import (
+    Narrator,
+    connect,
+    create_throwaway,
+    drop_throwaway,
+    lab,
+    rolled_back,
+)
 
 
 @lab(
@@ -80,17 +86,10 @@ def _consistency(n: Narrator) -> None:
     n.step("Consistency: a transaction moves the data from one valid state to another")
     with rolled_back("default"):
         n.say("    BEGIN")
-        ids = catalog_rows(n, tag="acid")
-        stock = n.sql(
-            """
-            INSERT INTO catalog_stock_level
-                (variant_id, warehouse_id, quantity_on_hand, reserved, updated_at)
-            VALUES (%s, %s, %s, 0, now())
-            RETURNING id
-            """,
-            [ids["variant_id"], ids["warehouse_id"], 5],
-            label="5 units on hand",
-        )[0][0]
+        (variant,) = catalog_rows(
+            n, "acid", on_hand=5, label="setup: 5 units on hand, in the transaction"
+        )
+        stock = variant.stock_id
         reserve = (
             "UPDATE catalog_stock_level SET reserved = reserved + %s WHERE id = %s"
         )
@@ -147,7 +146,7 @@ def _durability(n: Narrator) -> None:
         "fsync is on and synchronous_commit is not off: a commit waits for the "
         "WAL flush (with either off, the server trades durability for speed)",
     )
-    _create_throwaway(
+    create_throwaway(
         n, "lab_acid_durability", "(id bigint PRIMARY KEY, note text NOT NULL)"
     )
     try:
@@ -177,4 +176,4 @@ def _durability(n: Narrator) -> None:
             "committed row would survive a crash",
         )
     finally:
-        _drop_throwaway(n, "lab_acid_durability")
+        drop_throwaway(n, "lab_acid_durability")

@@ -1,0 +1,93 @@
+"""The catalog's docs snapshots: its migrations' DDL (chapters 02 and 04), the
+SQL its product selector and the API's keyset pagination send (05, 06), and
+the ORM's version of a report (17).
+
+shop/snapshots.py says how `manage.py docs_snapshots` finds this module.
+"""
+
+import base64
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from catalog.api.pagination import ProductCursorPagination
+from catalog.labs import category_price_summary_orm
+from catalog.selectors import product_list
+from shop.snapshots import (
+    pretty_sql,
+    queryset_sql,
+    show_migrations,
+    snapshot,
+    with_header,
+)
+
+show_migrations("catalog", "0001", "0002")
+
+
+@snapshot("selector-product-list.sql")
+def product_list_sql() -> str:
+    filters = {
+        "category": "audio",
+        "search": "wireless headphones",
+        "min_price": Decimal("20.00"),
+        "max_price": Decimal("200.00"),
+        "in_stock": True,
+        "ordering": "price",
+    }
+    call = ", ".join(f"{key}={value!r}" for key, value in filters.items())
+    return queryset_sql(
+        product_list(**filters), f"catalog.selectors.product_list({call})"
+    )
+
+
+@snapshot("selector-product-page.sql")
+def product_page_sql() -> str:
+    return paginated_sql(
+        "",
+        "GET /api/v1/products/ (the first page), "
+        "through catalog.api.pagination.ProductCursorPagination",
+    )
+
+
+@snapshot("selector-product-next-page.sql")
+def product_next_page_sql() -> str:
+    # A DRF cursor is base64 of a query string: p is the last row's value of
+    # the first ordering column. A fixed position keeps the output stable.
+    position = "2026-01-01 00:00:00+00:00"
+    token = urlencode({"p": position}).encode("ascii")
+    cursor = base64.b64encode(token).decode("ascii")
+    return paginated_sql(
+        "?" + urlencode({"cursor": cursor}),
+        f"GET /api/v1/products/?cursor={cursor} (after created_at {position}), "
+        "through catalog.api.pagination.ProductCursorPagination",
+    )
+
+
+@snapshot("orm-category-price-summary.sql")
+def category_price_summary_sql() -> str:
+    return queryset_sql(
+        category_price_summary_orm(parent_id=1),
+        "catalog.labs.category_price_summary_orm(parent_id=1)",
+    )
+
+
+def paginated_sql(query_string: str, source: str) -> str:
+    """Return the SQL the product list API sends for one page, as it ran.
+
+    The page is fetched through the API's own paginator, so LIMIT and the
+    cursor's WHERE clause are the real ones, not a re-enactment.
+    """
+    queryset = product_list()
+    # A host from ALLOWED_HOSTS: the paginator builds absolute next/previous links.
+    factory = APIRequestFactory(SERVER_NAME="127.0.0.1")
+    request = Request(factory.get(f"/api/v1/products/{query_string}"))
+    with CaptureQueriesContext(connections[queryset.db]) as captured:
+        ProductCursorPagination().paginate_queryset(queryset, request)
+    (query,) = [
+        q["sql"] for q in captured.captured_queries if "catalog_product" in q["sql"]
+    ]
+    return with_header(source, pretty_sql(query) + ";")

@@ -1,0 +1,25 @@
+"""The orders' part of `manage.py seed`: two years of order history.
+
+orders.py writes the orders with their lines, payments, coupons and
+redemptions; order_draws.py says what it draws them from (the catalogue and
+customers earlier phases committed); coupons.py which coupons ran when.
+shop/seeding/phases.py says how the seed finds this phase.
+"""
+
+from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
+from shop.seeding import seed_phase
+
+from .orders import orders_row_count, seed_orders
+
+
+# After the catalogue and accounts phases: the history is drawn from the
+# variants, stock rows and addresses they committed.
+@seed_phase(
+    "orders",
+    order=40,
+    models=(Coupon, Order, OrderLine, Payment, CouponRedemption),
+    row_count=orders_row_count,
+    needs=("customer_ids",),
+)
+def orders_phase(writer, *, plan, rng, customer_ids):
+    seed_orders(writer, plan=plan, rng=rng, customer_ids=customer_ids)

@@ -59,7 +59,7 @@ def owner_connection():
 
 def redis_flush() -> None:
     url = settings().REDIS_URL
-    if not settings().REDIS_AVAILABLE:
+    if not settings().REDIS_ENABLED:
         return  # the server falls back to a local-memory cache: nothing to empty
     if urlparse(url).path.strip("/") in ("", "0"):
         raise SystemExit(f"refusing to empty Redis database 0 ({url})")

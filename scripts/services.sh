@@ -334,7 +334,7 @@ ensure_redis() {
         say "redis answers at $host:$port"; return 0
     fi
     if ! command -v redis-server >/dev/null 2>&1; then
-        say "WARNING: no Redis at $REDIS_URL and no redis-server binary: the shop falls back to a local-memory cache and eager Celery"
+        say "WARNING: no Redis at $REDIS_URL and no redis-server binary: install redis-server, or export REDIS_URL= (empty) to run without Redis (a local-memory cache and eager Celery)"
         return 0
     fi
     say "starting redis-server on $host:$port"

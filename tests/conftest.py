@@ -6,6 +6,7 @@ production; the test database is created and migrated as shop_owner
 """
 
 import pytest
+from django.db import connections
 from rest_framework.test import APIClient
 
 
@@ -40,3 +41,19 @@ def staff_client(staff_user):
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The root conftest's set-up, with the connection pools closed before teardown.
+
+    Django closes the pool of the alias whose test database it drops
+    (`owner`) but not those of its mirrors: the pooled `default` would keep
+    its idle connections open and DROP DATABASE would refuse ("being accessed
+    by other users").
+    """
+    yield
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connections[alias].close()
+            connections[alias].close_pool()

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import dj_database_url
 
-from shop.services_probe import redis_answers
-
 log = logging.getLogger("shop.settings")
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -44,8 +42,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc as static files, pinned in requirements.txt.
+    "drf_spectacular_sidecar",
     "shop",
     "shop.accounts",
     "catalog",
@@ -120,24 +119,63 @@ DB_SSLMODE = env("DB_SSLMODE", "verify-full" if DB_SSLROOTCERT else "prefer")
 SHOP_DATABASE = env("SHOP_DATABASE", "")
 
 
-def database(url, **extra):
-    config = dj_database_url.parse(url, conn_max_age=0)
+# Django's psycopg pool (chapter 16): connections stay open between
+# requests instead of one being opened per request. The sizes are per
+# process; local.py, production.py and test.py each set their own and call
+# databases() again. `timeout` is how long a request waits for a connection
+# before the pool gives up, which the API answers as a 503.
+DATABASE_POOL = {"min_size": 1, "max_size": 10, "timeout": 10}
+
+
+def database(url, *, pool=None):
+    """One alias's settings; `pool` (psycopg_pool's options) makes it pooled.
+
+    A pooled alias checks every connection before handing it out, so one
+    that a server restart or failover has killed is replaced instead of
+    failing a request. CONN_HEALTH_CHECKS turns the pool's check on (Django
+    then passes check=ConnectionPool.check_connection, so no pool option can
+    carry a check of its own), and the shop.db_backend engine makes the
+    first failed check sweep the whole pool: Django's check alone backs off
+    for seconds between dead connections (shop/db_backend/base.py).
+    Unpooled aliases open a connection per request and close it after it
+    (CONN_MAX_AGE = 0), so a restart costs them nothing.
+    """
+    config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
     config["OPTIONS"] = {"sslmode": DB_SSLMODE, "connect_timeout": 5}
     if DB_SSLROOTCERT:
         config["OPTIONS"]["sslrootcert"] = DB_SSLROOTCERT
-    config.update(extra)
+    if pool:
+        config["OPTIONS"]["pool"] = dict(pool)
+        config["ENGINE"] = "shop.db_backend"
     if SHOP_DATABASE:
         config["NAME"] = SHOP_DATABASE
     return config
 
 
-DATABASES = {
-    "default": database(DATABASE_URL),
-    "owner": database(OWNER_DATABASE_URL),
-    "replica": database(REPLICA_DATABASE_URL),
-    "readonly": database(READONLY_DATABASE_URL),
-    "loader": database(LOADER_DATABASE_URL),
-}
+def databases(pool):
+    """Every alias; `pool` sizes the pool of the one that serves requests.
+
+    Only `default` is pooled. It carries every request and task, which is
+    where opening a connection each time costs and where a restart used to
+    fail requests. The replica aliases stay unpooled on purpose: a pool
+    whose server is down keeps reconnecting in the background while callers
+    wait up to its `timeout` for a connection, whereas a plain connect to a
+    stopped server is refused within milliseconds. A stopped replica must
+    cost milliseconds, so that its readers fall back to the primary and
+    /healthz answers at once; and it serves analytics and health checks, not
+    the request volume a pool is for. `owner` and `loader` run migrations,
+    the seed and labs: one connection, then the process ends.
+    """
+    return {
+        "default": database(DATABASE_URL, pool=pool),
+        "owner": database(OWNER_DATABASE_URL),
+        "replica": database(REPLICA_DATABASE_URL),
+        "readonly": database(READONLY_DATABASE_URL),
+        "loader": database(LOADER_DATABASE_URL),
+    }
+
+
+DATABASES = databases(DATABASE_POOL)
 DATABASE_ROUTERS = ["shop.db_routers.OwnerMigratesRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -160,34 +198,56 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # --- Redis: cache and Celery broker ----------------------------------------
+# Redis is configured or not, and that is all the settings decide: whether it
+# answers is a run-time matter (shop/cache.py, /healthz), never frozen at
+# import. With REDIS_URL set (redis:// or rediss://) the cache is always
+# Redis; when Redis stops answering, each cache call fails within
+# REDIS_TIMEOUT and its caller degrades (catalog reads never touch it; the
+# auth rate limits answer 503). REDIS_URL set to the empty string runs
+# without Redis: a local-memory cache in each process and Celery tasks run
+# inside the request, for a machine without Redis only.
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_REQUIRED = env_bool("REDIS_REQUIRED", False)
-REDIS_AVAILABLE = redis_answers(REDIS_URL)
-if REDIS_AVAILABLE:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "shop",
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
+REDIS_ENABLED = bool(REDIS_URL)
+# Seconds to connect to Redis and to wait for each answer. A stopped Redis
+# refuses at once; this bounds what an unreachable one (a host gone, packets
+# dropped) costs a request, instead of the system's TCP timeout.
+REDIS_TIMEOUT = float(env("REDIS_TIMEOUT", "0.5"))
+
+
+def redis_cache(url):
+    """Django's cache on the Redis at `url`.
+
+    Errors are not ignored (no IGNORE_EXCEPTIONS): a rate limit must know
+    that it could not count, rather than read a failed call as "not seen".
+    """
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "shop",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_TIMEOUT,
+        },
     }
-elif REDIS_REQUIRED:
-    raise RuntimeError(
-        f"Redis is required (REDIS_REQUIRED=1) but does not answer at {REDIS_URL}. "
-        "Start it with `scripts/services.sh up` or `redis-server`, or fix REDIS_URL."
-    )
+
+
+if REDIS_ENABLED:
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     log.warning(
-        "Redis does not answer at %s: using a local-memory cache and eager Celery. "
-        "Start Redis (`scripts/services.sh up`) for the real thing.",
-        REDIS_URL,
+        "REDIS_URL is empty: running without Redis, on a local-memory cache in "
+        "each process (rate limits are counted per process) and with Celery "
+        "tasks run inside requests. Start Redis (`scripts/services.sh up`) "
+        "and unset REDIS_URL, or point it at your server, for the real thing."
     )
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# Without Redis there is no broker: tasks run eagerly, and "memory://" keeps
+# Celery from falling back to its default broker, AMQP on localhost.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
+CELERY_TASK_ALWAYS_EAGER = not REDIS_ENABLED
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -196,12 +256,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.checkout_recover_task",
         "schedule": 300.0,
     },
+    "idempotency-key-purge": {
+        "task": "orders.tasks.idempotency_key_purge_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Payments: the fake gateway (orders/payments.py) ---------------------
 # Seconds every gateway call takes; tests raise it to prove that checkout
 # holds no row lock while it waits.
 PAYMENT_GATEWAY_DELAY = float(env("PAYMENT_GATEWAY_DELAY", "0"))
+
+# --- Idempotency keys (orders/services/idempotency.py) ----------------------
+# Seconds a completed checkout key is kept (24 h): a retry within it gets the
+# stored answer; after it, the beat task idempotency-key-purge has deleted
+# the key and the same key is a new request.
+IDEMPOTENCY_KEY_RETENTION = float(env("IDEMPOTENCY_KEY_RETENTION", "86400"))
 
 # --- MongoDB event log (absent: events stay in the outbox) ------------------
 MONGO_URL = env("MONGO_URL", "")
@@ -249,6 +319,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load their scripts and styles from this app's static
+    # files (drf-spectacular-sidecar), not from a CDN: they render offline,
+    # and the version is the one requirements.txt pins, not npm's @latest.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

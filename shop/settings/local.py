@@ -1,12 +1,12 @@
 """Local development: `make run`."""
 
 from .base import *  # noqa: F403
-from .base import env, env_bool
+from .base import databases, env, env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-# A pool of server connections per process (Django 5.1+, psycopg 3); the pool
-# replaces CONN_MAX_AGE, which must stay 0 (chapter 16).
-DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 10, "timeout": 10}  # noqa: F405
+# runserver's threads share one pool per process (base.py: databases()).
+DATABASE_POOL = {"min_size": 1, "max_size": 10, "timeout": 10}
+DATABASES = databases(DATABASE_POOL)
 
 # Local development and demos: limits loose enough for scripted walkthroughs
 # (the contract smoke registers and logs in several times a run) yet still

@@ -3,25 +3,31 @@
 from shop.crypto import parse_field_keys
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import databases, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production.")
 DEBUG = False
-DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 20, "timeout": 10}  # noqa: F405
+# Per process: gunicorn's workers each hold a pool (base.py: databases()).
+DATABASE_POOL = {"min_size": 2, "max_size": 20, "timeout": 10}
+DATABASES = databases(DATABASE_POOL)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-# base.py probed Redis on import and, without REDIS_REQUIRED in the
-# environment, fell back to a local-memory cache: every process would keep
-# its own rate-limit counters (an attacker's budget times the processes) and
-# Celery would run tasks inside requests. In production, refuse to start.
-REDIS_REQUIRED = True
-if not REDIS_AVAILABLE:  # noqa: F405
+# Without Redis every process would count rate limits on its own (an
+# attacker's budget times the processes) and Celery would run tasks inside
+# requests: production refuses to start with REDIS_URL empty. A Redis that
+# is configured but does not answer at start is not fatal. Nothing is
+# decided from it any more (the cache stays Redis and each call fails fast,
+# see base.py), so refusing would protect nothing, and it would turn a Redis
+# restart during a deploy, or Redis starting after the web processes, into
+# a crash loop that takes the catalog, carts and checkout down with it.
+# /healthz reports it instead.
+if not REDIS_ENABLED:  # noqa: F405
     raise RuntimeError(
-        f"Redis is required in production but does not answer at {REDIS_URL}. "  # noqa: F405
-        "Start it, or point REDIS_URL at the running server."
+        "Redis is required in production: set REDIS_URL to its server "
+        "(redis://[user:password@]host:port/db, or rediss:// for TLS)."
     )
 
 # Encrypted columns (shop/crypto.py): the dev default key is public.

@@ -4,23 +4,31 @@
 one test database (as shop_owner, who may CREATEDB) and the others take its name,
 so each keeps its own role and server. The replica and readonly aliases
 therefore read the real standby's streamed copy of test_shop.
+
+`default` is pooled and checked exactly as in production, so the suite runs
+on pooled connections (tests/shop/test_pool.py).
 """
 
 from urllib.parse import urlparse
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import databases, env, redis_cache
 
-DATABASES["default"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
-DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
-DATABASES["readonly"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
-DATABASES["loader"]["TEST"] = {"MIRROR": "owner"}  # noqa: F405
+# Large enough for the widest race in the suite (24 threads, each holding a
+# connection, plus the test's own): a thread that waited for a connection
+# while the others wait for it at a barrier would hang the test.
+DATABASE_POOL = {"min_size": 1, "max_size": 40, "timeout": 10}
+DATABASES = databases(DATABASE_POOL)
+DATABASES["default"]["TEST"] = {"MIRROR": "owner"}
+DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}
+DATABASES["readonly"]["TEST"] = {"MIRROR": "owner"}
+DATABASES["loader"]["TEST"] = {"MIRROR": "owner"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 DEBUG = False
 
 # One test database per concurrent run (several checkouts on one server).
-DATABASES["owner"]["TEST"] = {  # noqa: F405
+DATABASES["owner"]["TEST"] = {
     "NAME": env("SHOP_TEST_DB_NAME", "test_shop"),
     # Created first: the other aliases mirror it.
     "DEPENDENCIES": [],
@@ -37,7 +45,6 @@ AUTH_RATE_REGISTER = AUTH_RATE_TOKEN = AUTH_RATE_TOKEN_EMAIL = "10000/min"
 # The suite's own Redis database for the cache: rate-limit counters and
 # cached pages written by tests must never reach a development server's
 # (they share the server and, without this, the keys).
-if REDIS_AVAILABLE:  # noqa: F405
-    CACHES["default"]["LOCATION"] = (  # noqa: F405
-        urlparse(REDIS_URL)._replace(path="/14").geturl()  # noqa: F405
-    )
+if REDIS_ENABLED:  # noqa: F405
+    suite_cache = urlparse(REDIS_URL)._replace(path="/14").geturl()  # noqa: F405
+    CACHES = {"default": redis_cache(suite_cache)}

@@ -11,11 +11,16 @@ environment: every `${VAR:-default}` becomes its default.
 """
 
 import ast
+import contextlib
 import fnmatch
+import http.server
 import re
 import shlex
 import shutil
+import socket
 import subprocess
+import sys
+import threading
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -366,6 +371,68 @@ def test_depends_on_waits_for_health_that_can_be_reported(services):
                 )
 
 
+class _Answer(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "whatever"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def server_answering(status):
+    """An HTTP server on a free port whose every GET answers `status`."""
+    handler = type("Answer", (_Answer,), {"status": status})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_web_healthcheck(services, port):
+    """The web service's healthcheck, run here against `port` instead of 8000."""
+    check = services["web"]["healthcheck"]
+    kind, *argv = check["test"]
+    assert kind == "CMD" and argv[:2] == ["python", "-c"], check["test"]
+    code = argv[2]
+    assert "127.0.0.1:8000/healthz" in code, code
+    return subprocess.run(
+        [sys.executable, "-c", code.replace(":8000/", f":{port}/")],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    ).returncode
+
+
+def seconds(duration):
+    return float(str(duration).removesuffix("s"))
+
+
+def test_the_web_is_healthy_exactly_while_healthz_answers_200(services):
+    """200 is ok or degraded (an optional service down); 503 is the primary down."""
+    for status, healthy in ((200, True), (503, False), (500, False)):
+        with server_answering(status) as port:
+            returncode = run_web_healthcheck(services, port)
+        assert (returncode == 0) == healthy, f"/healthz {status}: exit {returncode}"
+    with socket.socket() as closed:  # bound, never listening: refused
+        closed.bind(("127.0.0.1", 0))
+        assert run_web_healthcheck(services, closed.getsockname()[1]) != 0
+    # The check gives up before Docker kills it, so a hung /healthz is a
+    # failed check rather than a killed one.
+    check = services["web"]["healthcheck"]
+    inner = re.search(r"timeout=(\d+(?:\.\d+)?)", check["test"][-1])
+    assert inner and float(inner[1]) < seconds(check["timeout"])
+
+
 def test_the_app_waits_for_every_backing_service(services):
     web = depends_on(services["web"])
     for name in BACKING_SERVICES:
@@ -405,6 +472,30 @@ def test_app_services_set_what_the_settings_read(services, name):
     assert not missing, f"{name} does not set {sorted(missing)}"
     module = env["DJANGO_SETTINGS_MODULE"]
     assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def variables_the_settings_read():
+    """Every variable read with env() or env_bool() in any settings module."""
+    found = set()
+    for path in sorted((ROOT / "shop" / "settings").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"env", "env_bool"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(node.args[0].value)
+    return found
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_set_no_variable_the_settings_ignore(services, name):
+    """A variable nothing reads promises what the app does not do (REDIS_REQUIRED)."""
+    read = variables_the_settings_read() | {"DJANGO_SETTINGS_MODULE"}
+    ignored = set(environment(services[name])) - read
+    assert not ignored, f"{name} sets {sorted(ignored)}, which no setting reads"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

@@ -1,4 +1,11 @@
-"""A database that goes away mid-session is a 503 that says so, never a 500."""
+"""A database that goes away mid-session is a 503 that says so, never a 500.
+
+The connection here dies while it is checked out (the test client keeps one
+for the whole test), as when the server goes away during a request: the
+pool's check cannot help, and the request that was using it fails. Idle
+pooled connections killed by a restart are checked and replaced before any
+request gets them (tests/shop/test_pool.py).
+"""
 
 import psycopg
 import pytest
@@ -15,7 +22,7 @@ def test_a_terminated_connection_is_a_503_and_the_next_request_reconnects():
     client = client_for(CustomerFactory())
     assert client.get("/api/v1/cart/").status_code == 200
     pid = connection.connection.info.backend_pid
-    # What a server restart or a failover does to an idle pooled connection.
+    # What a server restart or a failover does to the connection in use.
     params = connections["default"].get_connection_params()
     with psycopg.connect(**params, autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
@@ -26,7 +33,8 @@ def test_a_terminated_connection_is_a_503_and_the_next_request_reconnects():
     assert response.json()["code"] == "database_unavailable"
     assert response["Retry-After"] == "1"
     # Django closes an unusable connection when the request ends (the test
-    # client leaves that signal out); the next request opens a new one.
+    # client leaves that signal out), which hands it back to the pool to be
+    # discarded; the next request gets a live one.
     close_old_connections()
     assert client.get("/api/v1/cart/").status_code == 200
     assert connection.connection.info.backend_pid != pid

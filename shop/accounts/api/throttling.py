@@ -4,13 +4,36 @@ Password guessing is slowed down per client IP address and, for tokens, per
 e-mail address tried: many addresses from one machine and one address from
 many machines both run into a limit. Over it, DRF raises `Throttled`, which
 shop/errors.py renders as 429 {"code": "throttled", ...} with Retry-After.
+
+When Redis does not answer, the attempt cannot be counted, and the endpoint
+answers 503 `rate_limit_unavailable` with Retry-After rather than let it
+through: unthrottled, registration and sign-in would be open to password
+guessing at full speed for as long as Redis is down, and an attacker who can
+overload Redis would choose when. Everything else in the API keeps working
+without Redis.
 """
 
 import hashlib
+import logging
 from collections.abc import Mapping
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from shop.cache import CacheUnavailable, counter_hit, counter_ttl
+from shop.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class RateLimitUnavailable(ServiceUnavailable):
+    """The attempt could not be counted, so it is refused (see above)."""
+
+    code = "rate_limit_unavailable"
+    default_detail = (
+        "Sign-in and registration are paused: the service that counts attempts "
+        "(Redis) is not answering. Try again in a moment."
+    )
 
 
 class AuthRateThrottle(SimpleRateThrottle):
@@ -19,8 +42,8 @@ class AuthRateThrottle(SimpleRateThrottle):
     DRF's own SimpleRateThrottle reads a list of timestamps, appends one and
     writes the list back; concurrent requests all read the same list and all
     but one append are lost, so a client that sends its guesses in parallel is
-    hardly counted. `cache.incr` is atomic in Redis (INCRBY) and in the
-    local-memory fallback, so every request is counted exactly once.
+    hardly counted. shop.cache.counter_hit counts with one atomic increment,
+    so every request is counted exactly once.
     """
 
     # The setting that holds the rate, "N/s", "N/min", "N/hour" or "N/day".
@@ -49,21 +72,22 @@ class AuthRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        # add() opens the window with its expiry; incr() keeps that expiry.
-        if self.cache.add(self.key, 1, self.duration):
-            return True
         try:
-            count = self.cache.incr(self.key)
-        except ValueError:  # the window expired between add() and incr()
-            self.cache.add(self.key, 1, self.duration)
-            return True
+            count = counter_hit(self.key, window=self.duration)
+        except CacheUnavailable as exc:
+            log.error(
+                "%s: cannot count the attempt, answering 503 (%s). Start Redis "
+                "(`scripts/services.sh up`) or fix REDIS_URL.",
+                self.scope,
+                exc,
+            )
+            raise RateLimitUnavailable() from exc
         return count <= self.num_requests
 
     def wait(self):
-        # Seconds until the window closes; django-redis knows the key's TTL,
-        # the local-memory cache does not, so the whole window is the bound.
-        ttl = getattr(self.cache, "ttl", None)
-        remaining = ttl(self.key) if ttl is not None else None
+        # Seconds until the window closes; when the cache cannot tell (the
+        # local-memory cache, or Redis gone since the count), the whole window.
+        remaining = counter_ttl(self.key)
         return remaining if remaining and remaining > 0 else self.duration
 
 

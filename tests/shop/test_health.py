@@ -1,0 +1,210 @@
+"""GET /healthz: statuses for anyone, details for staff, and the right overall.
+
+Services are taken away by pointing their settings at a port where nothing
+listens (a socket bound but never listening refuses every connection): the
+replica aliases for a stopped standby, MONGO_URL for a stopped MongoDB (no
+MongoDB server runs here), `default` for a stopped primary. The real servers
+are never stopped. tests/shop/test_redis_down.py does the same for Redis with
+a server of its own.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+from django.db import connections
+from rest_framework.authtoken.models import Token
+
+from shop import health
+from tests.accounts.factories import CustomerFactory, UserFactory
+from tests.dbs import ALL_DATABASES
+from tests.shop.every_operation import server_errors, valid_values, walk
+
+pytestmark = pytest.mark.django_db(databases=["default", "replica"])
+
+SERVICES = {"postgres", "replica", "redis", "mongo"}
+REPLICA_ALIASES = ("replica", "readonly")
+
+
+@pytest.fixture
+def dead_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def staff_token(db):
+    return f"Token {Token.objects.create(user=UserFactory(is_staff=True)).key}"
+
+
+@pytest.fixture
+def mongo_clients():
+    """Close the MongoDB clients a test made, and forget them."""
+    yield health._mongo_clients
+    for client in health._mongo_clients.values():
+        client.close()
+    health._mongo_clients.clear()
+
+
+@pytest.fixture
+def replica_stopped(dead_port, monkeypatch):
+    """Both aliases on the standby's server point where nothing listens."""
+    for alias in REPLICA_ALIASES:
+        connections[alias].close()
+        monkeypatch.setitem(connections[alias].settings_dict, "PORT", str(dead_port))
+    yield
+    for alias in REPLICA_ALIASES:
+        connections[alias].close()
+
+
+def statuses_only(body):
+    return set(body) == {"status", "services"} and all(
+        set(service) == {"status"} for service in body["services"].values()
+    )
+
+
+def test_anonymous_callers_get_statuses_only(client, settings):
+    settings.MONGO_URL = ""
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["services"]) == SERVICES
+    assert statuses_only(body), body
+    assert body == {
+        "status": "ok",
+        "services": {
+            "postgres": {"status": "ok"},
+            "replica": {"status": "ok"},
+            "redis": {"status": "ok"},
+            "mongo": {"status": "disabled"},
+        },
+    }
+
+
+def test_staff_see_versions_lag_and_why_a_service_is_off(client, staff_token):
+    body = client.get("/healthz", HTTP_AUTHORIZATION=staff_token).json()
+
+    services = body["services"]
+    assert services["postgres"]["version"].startswith(("15.", "16.", "17."))
+    assert services["replica"]["lag_seconds"] >= 0
+    assert services["replica"]["version"]
+    assert services["redis"]["version"]
+    assert services["mongo"]["status"] != "disabled" or services["mongo"]["detail"]
+
+
+def test_staff_logged_in_by_session_see_them_too(client):
+    client.force_login(UserFactory(is_staff=True))
+
+    body = client.get("/healthz").json()
+
+    assert "lag_seconds" in body["services"]["replica"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["customer", "Token " + "0" * 40, "Token not-a-token", "Basic abc"],
+)
+def test_customers_and_bad_tokens_get_statuses_only(client, authorization):
+    if authorization == "customer":
+        user = CustomerFactory().user
+        authorization = f"Token {Token.objects.create(user=user).key}"
+
+    response = client.get("/healthz", HTTP_AUTHORIZATION=authorization)
+
+    assert response.status_code == 200
+    assert statuses_only(response.json())
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_stopped_replica_is_degraded_not_down(
+    replica_stopped, client, staff_token, caplog
+):
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["services"]["replica"] == {"status": "down"}
+    assert response.json()["services"]["postgres"] == {"status": "ok"}
+    assert elapsed < 2, f"/healthz took {elapsed:.2f}s with the replica stopped"
+    # The reason goes to the log, and to staff.
+    assert "healthz: replica is down: " in caplog.text
+    staff = client.get("/healthz", HTTP_AUTHORIZATION=staff_token).json()
+    assert "refused" in staff["services"]["replica"]["error"].lower()
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_no_api_operation_uses_the_replica(replica_stopped, monkeypatch):
+    """With the standby stopped, everything answers; only /healthz asks it."""
+    values, auth, refill_cart = valid_values()
+    asked, current = set(), []
+
+    for alias in REPLICA_ALIASES:
+        connect = connections[alias].ensure_connection
+
+        def spy(connect=connect):
+            asked.add(current[-1])
+            return connect()
+
+        monkeypatch.setattr(connections[alias], "ensure_connection", spy)
+
+    def before_each(label):
+        refill_cart()
+        current.append(label)
+
+    answers = walk(values, auth, before_each=before_each)
+
+    assert not server_errors(answers)
+    assert asked == {"GET /healthz"}
+    assert answers["GET /healthz"].json()["status"] == "degraded"
+
+
+def test_a_stopped_mongodb_is_degraded_and_one_client_serves_every_request(
+    client, settings, dead_port, mongo_clients
+):
+    settings.MONGO_URL = f"mongodb://127.0.0.1:{dead_port}/?directConnection=true"
+
+    started = time.monotonic()
+    responses = [client.get("/healthz") for _ in range(5)]
+    elapsed = time.monotonic() - started
+
+    for response in responses:
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["services"]["mongo"] == {"status": "down"}
+    assert elapsed < 5 * 2, f"five calls took {elapsed:.2f}s"
+    # One client, so one monitor thread, however many requests: a client per
+    # request leaked a monitor thread each time.
+    assert len(mongo_clients) == 1
+    assert health.mongo_client() is health.mongo_client()
+    monitors = [
+        t for t in threading.enumerate() if t.name.startswith("pymongo_server_monitor")
+    ]
+    assert len(monitors) == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_stopped_primary_is_down_and_a_503(dead_port, monkeypatch, client):
+    default = connections["default"]
+    default.close()
+    default.close_pool()
+    monkeypatch.setitem(default.settings_dict, "PORT", str(dead_port))
+    # A request waits for a pooled connection up to the pool's timeout.
+    pool = {**default.settings_dict["OPTIONS"]["pool"], "timeout": 1}
+    monkeypatch.setitem(default.settings_dict["OPTIONS"], "pool", pool)
+    try:
+        response = client.get("/healthz")
+    finally:
+        default.close()
+        default.close_pool()
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["services"]["postgres"] == {"status": "down"}
+    assert statuses_only(body)

@@ -109,7 +109,7 @@ def _mongo():
     if not settings.MONGO_URL:
         return {
             "status": "disabled",
-            "detail": "MONGO_URL is empty: events stay in the outbox",
+            "detail": "MONGO_URL is empty: no event store configured",
         }
     try:
         client = mongo_client()

@@ -273,7 +273,7 @@ PAYMENT_GATEWAY_DELAY = float(env("PAYMENT_GATEWAY_DELAY", "0"))
 # the key and the same key is a new request.
 IDEMPOTENCY_KEY_RETENTION = float(env("IDEMPOTENCY_KEY_RETENTION", "86400"))
 
-# --- MongoDB event log (absent: events stay in the outbox) ------------------
+# --- MongoDB: the event log's store (planned; /healthz reports it) -------
 MONGO_URL = env("MONGO_URL", "")
 MONGO_DB = env("MONGO_DB", "shop_events")
 

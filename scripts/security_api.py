@@ -4,15 +4,16 @@
     python scripts/security_api.py token BASE_URL EMAIL PASSWORD
     python scripts/security_api.py prepare BASE_URL TOKEN
 
-scripts/security_sqlmap.py imports `fixtures()` for the rows its targets
-need (a SKU, a cart line, an order of the attacking customer, a cursor).
+scripts/security_sqlmap.py imports `fixtures()` and `customer_rows()` for
+the values its targets send, by input name as shop/api_inventory.py:Values
+reads them: a SKU, a slug, filters that give a list two pages, a cart line
+and an order of the attacking customer, and `next_cursor()` for a cursor.
 """
 
 import sys
 import time
 import uuid
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -26,10 +27,13 @@ ADDRESS = {
 
 
 class Api:
-    def __init__(self, base: str, token: str | None = None, email: str = ""):
+    def __init__(
+        self, base: str, token: str | None = None, email: str = "", password: str = ""
+    ):
         self.base = base.rstrip("/")
         self.token = token
         self.email = email
+        self.password = password
         self.session = requests.Session()
         if token:
             self.session.headers["Authorization"] = f"Token {token}"
@@ -75,20 +79,11 @@ def customer(base: str, email: str, password: str) -> Api:
         201,
         json={"email": email, "password": password},
     )
-    return Api(base, token(base, email, password), email)
+    return Api(base, token(base, email, password), email, password)
 
 
-@dataclass(frozen=True)
-class Fixtures:
-    product_query: str  # every filter of the product list, and a cursor
-    slug: str
-    sku: str
-    cart_item_id: int
-    order_id: int
-
-
-def _product_query(anonymous: Api, products: list[dict]) -> str:
-    """The second page of a list that uses every filter: all of them in one URL."""
+def _two_page_filters(anonymous: Api, products: list[dict]) -> dict[str, str]:
+    """Values for every filter of the product list that still give two pages."""
     for product in products:
         filters = {
             "category": product["category"],
@@ -101,8 +96,17 @@ def _product_query(anonymous: Api, products: list[dict]) -> str:
         }
         page = anonymous.call("GET", "/api/v1/products/", 200, params=filters)
         if page["next"]:
-            return urlsplit(page["next"]).query
+            return filters
     raise SystemExit("no filtered product list has two pages: seed more products")
+
+
+def next_cursor(caller: Api, path: str, query: dict[str, str]) -> str:
+    """The cursor of a list's second page: only the API can make a valid one."""
+    query = {k: v for k, v in query.items() if k != "cursor"}
+    page = caller.call("GET", path, 200, params=query)
+    if not page["next"]:
+        raise SystemExit(f"GET {path}?{query} has one page: no cursor to start from")
+    return parse_qs(urlsplit(page["next"]).query)["cursor"][0]
 
 
 def in_stock(anonymous: Api) -> tuple[list[dict], str]:
@@ -130,38 +134,57 @@ def buy(customer: Api, sku: str) -> dict:
     )
 
 
-def fixtures(base: str, shopper: Api, buyer: Api) -> Fixtures:
-    """Rows the sqlmap targets start from: real values, so each baseline is a 2xx.
+def fixtures(base: str, staff: Api, account: Api) -> dict:
+    """Values for the inputs every target may have, by input name.
 
-    `shopper` gets a cart line; `buyer` a paid order and a full cart, which a
-    declined checkout leaves as it is (the stock is released, the cart stays).
+    Real values, so that each baseline request reaches the SQL: `account`'s
+    e-mail logs in at the token endpoint and is taken at registration (the
+    same 400 after the e-mail lookup every time, never a 201 once); the SKU
+    is taken, so that a product created with it is refused after its
+    category and SKU lookups; a declined payment leaves the cart full, so
+    every checkout runs again.
     """
     anonymous = Api(base)
     products, sku = in_stock(anonymous)
-    item = add_to_cart(shopper, sku)
-    order = buy(buyer, sku)
-    add_to_cart(buyer, sku)
-    return Fixtures(
-        product_query=_product_query(anonymous, products),
-        slug=products[0]["slug"],
-        sku=sku,
-        cart_item_id=item["id"],
-        order_id=order["id"],
-    )
+    stock = staff.call("GET", f"/api/v1/stock/{sku}/", 200)
+    return {
+        "email": account.email,
+        "password": account.password,
+        **_two_page_filters(anonymous, products),
+        "slug": products[0]["slug"],
+        "sku": sku,
+        "name": "Sqlmap lamp",
+        "description": "Warm.",
+        "price": "9.99",
+        "stock": 2,
+        "warehouse": stock["warehouses"][0]["warehouse"],
+        "quantity_on_hand": 500,
+        "quantity": 1,
+        **ADDRESS,
+        "line2": "Flat 2",
+        "payment_token": "tok_declined",
+        "coupon": "WELCOME10",
+    }
 
 
-def prepare(base: str, token: str) -> None:
+def customer_rows(customer: Api, sku: str) -> dict[str, int]:
     """Give a customer what random requests rarely make: orders and a cart.
 
-    Then schemathesis checks the bodies of a non-empty order list and cart
-    too: a paid order (no cancelled_at), a cancelled one, a cart line.
+    A paid order and a cancelled one (two orders: the list has a second
+    page at page_size=1), and a line in the cart. Cancelling the cancelled
+    order again is the same 409 every time, and reading it a 200.
     """
-    customer = Api(base, token)
-    _, sku = in_stock(Api(base))
     buy(customer, sku)
     cancelled = buy(customer, sku)
     customer.call("POST", f"/api/v1/orders/{cancelled['id']}/cancel/", 200)
-    add_to_cart(customer, sku)
+    line = add_to_cart(customer, sku)
+    return {"item_id": line["id"], "order_id": cancelled["id"]}
+
+
+def prepare(base: str, token: str) -> None:
+    """A customer's orders and cart, so schemathesis checks non-empty bodies too."""
+    _, sku = in_stock(Api(base))
+    customer_rows(Api(base, token), sku)
 
 
 def main(argv: list[str]) -> int:

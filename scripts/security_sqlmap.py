@@ -1,13 +1,36 @@
-"""sqlmap against every parameter of the API that reaches SQL.
+"""sqlmap against every input of the API, planned from its OpenAPI schema.
 
     python scripts/security_sqlmap.py BASE_URL OUT_DIR
 
-Run by scripts/security.sh against the scratch server. Each target below is
-one request sqlmap starts from: real values (a SKU, a cart line, an order of
-the customer attacking it) so that its baseline is a real answer, not an
-error every payload would also get. sqlmap then varies one parameter at a
-time. Its transcript goes to OUT_DIR/sqlmap/NAME.log and the verdicts, read
-by scripts/security_report.py:parse_sqlmap, to OUT_DIR/sqlmap.json.
+Run by scripts/security.sh against the scratch server, with Django configured
+as the server is. The requests are planned from the same inventory the
+permission and hostile-input tests walk (shop/api_inventory.py), so a new
+endpoint is attacked without anyone adding a target (`attacks`):
+
+1. Each operation gets one request for its query parameters, its JSON body
+   fields and its path parameters. A path parameter is attacked once per
+   path, by the first method in the schema's order (GET first): the URL
+   converter decides what reaches any of them, and a DELETE would not give
+   the same answer twice. Path parameters are marked in the URL (`*`); once
+   there is a mark sqlmap tests only marked places in the URL, so the query
+   values are marked too. Without one, the parameters are named with -p.
+2. Each header parameter (Idempotency-Key) gets a request of its own, marked
+   in the header, with the operation's other inputs skipped: rule 1's
+   request tests them. A header that must be new on every request is given
+   a fresh value per payload by a tamper script in rule 1's request
+   (FRESH_HEADER_TAMPERS).
+3. The token header is the same code on every operation: it is attacked
+   once, on the first operation that needs a login and takes nothing else,
+   and every changed token is refused, so 401 is the answer to compare.
+
+Each request starts from real values (`targets`, from the live server by
+scripts/security_api.py: a SKU, a cart line and an order of the customer
+attacking it, a cursor the API made) so that its baseline is a real answer,
+not an error every payload would also get. A customer operation is attacked
+by a customer of its own, so that no request changes another's baseline.
+sqlmap varies one parameter at a time. Its transcript goes to
+OUT_DIR/sqlmap/NAME.log and the verdicts, read by
+scripts/security_report.py:parse_sqlmap, to OUT_DIR/sqlmap.json.
 
 Bounds, from the environment: SQLMAP_LEVEL (1-5), SQLMAP_RISK (1-3),
 SQLMAP_TECHNIQUE (B boolean, E error, U union, S stacked, T time, Q inline),
@@ -24,17 +47,117 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
+import django
 import security_api as api
 from security_report import parse_sqlmap
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# The shop's packages: the inventory reads the schema the views make.
+sys.path.insert(0, str(ROOT))
+
+from shop import api_inventory as inventory  # noqa: E402 (needs ROOT on the path)
+from shop.openapi import ANYONE, CUSTOMER, STAFF  # noqa: E402
+
 SQLMAP = Path(sys.executable).with_name("sqlmap")
 TAMPER = HERE / "sqlmap_tamper" / "fresh_idempotency_key.py"
+FRESH_HEADER_TAMPERS = {"Idempotency-Key": TAMPER}
 PASSWORD = "a-long-passphrase-9"
+STAFF_LOGIN = ("staff@shop.test", "staff-pass-123")
 # A target that takes longer is stopped and counts as not tested.
 MAX_SECONDS = int(os.environ.get("SQLMAP_MAX_SECONDS", "600"))
-ADDRESS = {**api.ADDRESS, "line2": "Flat 2"}
+MARK = "*"
+WHERE = "scripts/security_api.py:fixtures"
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One request sqlmap starts from, as planned from the inventory."""
+
+    name: str
+    operation: inventory.Operation
+    url_marks: tuple[inventory.Input, ...] = ()  # path, then query values
+    listed: tuple[inventory.Input, ...] = ()  # query (-p) and JSON body fields
+    header: inventory.Input | None = None  # marked in its header
+    skip: tuple[str, ...] = ()  # inputs another request tests
+    tamper: Path | None = None
+    ignore_code: int | None = None
+
+    @property
+    def expect(self) -> tuple[str, ...]:
+        """The parameters sqlmap must report as tested, as it names them.
+
+        "#1*" for the URL's first mark, "Idempotency-Key #1*" for a header's,
+        a JSON field by its own name: two fields with one name (a product's
+        and its variant's `name`) are one parameter to sqlmap.
+        """
+        names = [f"#{n}{MARK}" for n in range(1, len(self.url_marks) + 1)]
+        names += [i.field_name for i in self.listed]
+        if self.header is not None:
+            names.append(f"{self.header.name} #1{MARK}")
+        return tuple(dict.fromkeys(names))
+
+    def pairs(self) -> set[tuple[str, str, str, str]]:
+        """(method, path, where, name) for each input this request attacks."""
+        attacked = [*self.url_marks, *self.listed]
+        attacked += [self.header] if self.header else []
+        op = self.operation
+        return {(op.method, op.path, i.location, i.field_name) for i in attacked}
+
+
+def attacks(
+    operations: list[inventory.Operation], names: dict[str, str]
+) -> list[Attack]:
+    """The requests for sqlmap, by the rules above; `names` are the URL names."""
+    planned, attacked_paths, token_attacked = [], set(), False
+    for op in operations:
+        base_name = _name(op, operations, names)
+        paths = [
+            i
+            for i in op.inputs_in(inventory.PATH)
+            if (op.path, i.name) not in attacked_paths
+        ]
+        attacked_paths |= {(op.path, i.name) for i in paths}
+        query = op.inputs_in(inventory.QUERY)
+        body = [i for i in op.inputs_in(inventory.BODY) if not i.container]
+        headers = [i for i in op.inputs_in(inventory.HEADER) if not i.credential]
+        fresh = [
+            FRESH_HEADER_TAMPERS[h.name]
+            for h in headers
+            if h.name in FRESH_HEADER_TAMPERS
+        ]
+        if paths or query or body:
+            marks = (*paths, *query) if paths else ()
+            listed = (*body,) if paths else (*query, *body)
+            tamper = fresh[0] if fresh else None
+            planned.append(Attack(base_name, op, marks, listed, tamper=tamper))
+        others = tuple(dict.fromkeys(i.field_name for i in (*query, *body)))
+        for header in headers:
+            name = f"{base_name}-{header.name.lower()}"
+            planned.append(Attack(name, op, header=header, skip=others))
+        if not token_attacked and (credential := _login_only(op)) is not None:
+            planned.append(
+                Attack("auth-header", op, header=credential, ignore_code=401)
+            )
+            token_attacked = True
+    return planned
+
+
+def _login_only(op: inventory.Operation) -> inventory.Input | None:
+    """The token header of a safe operation that needs it and nothing else."""
+    if op.safe and len(op.inputs) == 1 and op.inputs[0].credential:
+        return op.inputs[0] if op.inputs[0].required else None
+    return None
+
+
+def _name(op, operations, names) -> str:
+    """The URL's name; with the method unless GET or the path's only one."""
+    name = names.get(op.path) or op.path.strip("/").replace("/", "-")
+    name = name.replace("{", "").replace("}", "")
+    alone = sum(o.path == op.path for o in operations) == 1
+    return name if alone or op.method == "GET" else f"{name}-{op.method.lower()}"
 
 
 @dataclass
@@ -53,117 +176,86 @@ class Target:
     extra: tuple[str, ...] = ()  # more sqlmap options
 
 
-def targets(base: str) -> list[Target]:
-    staff = api.token(base, "staff@shop.test", "staff-pass-123")
-    run = uuid.uuid4().hex[:8]
-    shopper = api.customer(base, f"sqlmap-shopper-{run}@shop.test", PASSWORD)
-    buyer = api.customer(base, f"sqlmap-buyer-{run}@shop.test", PASSWORD)
-    rows = api.fixtures(base, shopper, buyer)
-    # Registered already, so that every baseline request gets the same answer
-    # (400 email_taken) after the e-mail lookup, instead of a 201 once.
-    taken = api.customer(base, f"sqlmap-register-{run}@shop.test", PASSWORD)
-    stock = api.Api(base, staff).call("GET", f"/api/v1/stock/{rows.sku}/", 200)
-    warehouse = stock["warehouses"][0]["warehouse"]
-    shopper_token, buyer_token = shopper.token, buyer.token
-    v1 = f"{base}/api/v1"
-    checkout_body = {
-        "shipping_address": ADDRESS,
-        # Declined: the stock is released and the cart stays full, so every
-        # request of the run checks out again and each value reaches SQL.
-        "payment_token": "tok_declined",
-        "coupon": "WELCOME10",
+def target(base: str, attack: Attack, values: inventory.Values, token) -> Target:
+    """The sqlmap request of `attack`, with `values` in every input."""
+    op = attack.operation
+    valid = inventory.valid_request(op, values, optional_query=True)
+    marked = {i.name for i in attack.url_marks}
+    path_values = {
+        k: v + MARK if k in marked else v for k, v in valid.path_values.items()
     }
-    body_fields = (*ADDRESS, "payment_token", "coupon")
-    return [
-        Target(
-            "product-list",
-            f"{v1}/products/?{rows.product_query}",
-            expect=(
-                "category",
-                "search",
-                "min_price",
-                "max_price",
-                "in_stock",
-                "ordering",
-                "cursor",
-                "page_size",
-            ),
-        ),
-        Target("product-slug", f"{v1}/products/{rows.slug}*/", expect=("#1*",)),
-        Target(
-            "auth-register",
-            f"{v1}/auth/register/",
-            method="POST",
-            data={"email": taken.email, "password": PASSWORD},
-            expect=("email", "password"),
-        ),
-        Target(
-            "auth-token",
-            f"{v1}/auth/token/",
-            method="POST",
-            data={"email": "customer@shop.test", "password": "customer-pass-123"},
-            expect=("email", "password"),
-        ),
-        Target(
-            "auth-header",
-            f"{v1}/cart/",
-            headers={"Authorization": f"Token {shopper_token}*"},
-            expect=("Authorization #1*",),
-            # Every changed token is refused: 401 is the answer to compare.
-            extra=("--ignore-code=401",),
-        ),
-        Target("stock-sku", f"{v1}/stock/{rows.sku}*/", staff, expect=("#1*",)),
-        Target(
-            "stock-patch",
-            f"{v1}/stock/{rows.sku}/",
-            staff,
-            method="PATCH",
-            data={"quantity_on_hand": 500, "warehouse": warehouse},
-            expect=("quantity_on_hand", "warehouse"),
-        ),
-        Target(
-            "cart-item-add",
-            f"{v1}/cart/items/",
-            shopper_token,
-            method="POST",
-            data={"sku": rows.sku, "quantity": 1},
-            expect=("sku", "quantity"),
-        ),
-        # With a JSON body sqlmap quotes its payloads for a numeric value in
-        # the URL too (/items/"1 AND 1=1"/); either way only digits pass the
-        # <int:> converter, so every payload is the same 404.
-        Target(
-            "cart-item-id",
-            f"{v1}/cart/items/{rows.cart_item_id}*/",
-            shopper_token,
-            method="PATCH",
-            data={"quantity": 2},
-            expect=("#1*", "quantity"),
-        ),
-        Target(
-            "order-id", f"{v1}/orders/{rows.order_id}*/", buyer_token, expect=("#1*",)
-        ),
-        Target(
-            "checkout",
-            f"{v1}/checkout/",
-            buyer_token,
-            method="POST",
-            data=checkout_body,
-            headers={"Idempotency-Key": f"sqlmap-{run}"},
-            expect=body_fields,
-            extra=(f"--tamper={TAMPER}",),
-        ),
-        Target(
-            "checkout-key",
-            f"{v1}/checkout/",
-            buyer_token,
-            method="POST",
-            data=checkout_body,
-            headers={"Idempotency-Key": f"sqlmap-key-{run}*"},
-            expect=("Idempotency-Key #1*",),
-            extra=("--skip=" + ",".join(body_fields),),
-        ),
-    ]
+    query = "&".join(
+        f"{quote(k, safe='')}={quote(v, safe='')}{MARK if k in marked else ''}"
+        for k, v in valid.query.items()
+    )
+    # fill_path percent-encodes the mark too; sqlmap looks for it as is.
+    path = inventory.fill_path(op.path, path_values).replace(quote(MARK), MARK)
+    headers = dict(valid.headers)
+    if attack.header is not None:
+        if attack.header.credential:
+            headers[attack.header.name] = f"Token {token}{MARK}"
+        else:
+            headers[attack.header.name] += MARK
+    extra = []
+    if attack.tamper:
+        extra.append(f"--tamper={attack.tamper}")
+    if attack.skip:
+        extra.append("--skip=" + ",".join(attack.skip))
+    if attack.ignore_code:
+        extra.append(f"--ignore-code={attack.ignore_code}")
+    return Target(
+        attack.name,
+        f"{base}{path}" + (f"?{query}" if query else ""),
+        token,
+        op.method,
+        valid.body,
+        headers,
+        attack.expect,
+        tuple(extra),
+    )
+
+
+def targets(base: str) -> list[Target]:
+    """Every attack of the schema, with values from the live server."""
+    staff = api.Api(base, api.token(base, *STAFF_LOGIN))
+    run = uuid.uuid4().hex[:8]
+    # Registered already: its e-mail logs in, and registering it again is
+    # the same 400 (after the e-mail lookup) on every request.
+    account = api.customer(base, f"sqlmap-account-{run}@shop.test", PASSWORD)
+    shared = api.fixtures(base, staff, account)
+    operations = inventory.operations()
+    result = []
+    for attack in attacks(operations, inventory.route_names()):
+        audience = attack.operation.audience
+        values = shared | {"Idempotency-Key": f"sqlmap-{attack.name}-{run}"}
+        caller = api.Api(base)
+        if audience == STAFF:
+            caller = staff
+        elif audience == CUSTOMER:
+            email = f"sqlmap-{attack.name}-{run}@shop.test"
+            caller = api.customer(base, email, PASSWORD)
+            values |= api.customer_rows(caller, shared["sku"])
+        elif audience != ANYONE:
+            raise SystemExit(f"{attack.name}: no account of audience {audience!r}")
+        values["cursor"] = _cursor(caller, values)
+        values = inventory.Values(WHERE, values)
+        result.append(target(base, attack, values, caller.token))
+    return result
+
+
+def _cursor(caller: api.Api, values: dict):
+    """A cursor for the list at hand, made with the query values it goes with."""
+
+    def cursor(operation: inventory.Operation) -> str:
+        query = {
+            i.name: str(values[i.name])
+            for i in operation.inputs_in(inventory.QUERY)
+            if i.name != "cursor" and i.name in values
+        }
+        path = inventory.path_for(operation, inventory.Values(WHERE, values))
+        return api.next_cursor(caller, path, query)
+
+    return cursor
 
 
 def command(target: Target, out: Path) -> list[str]:
@@ -244,6 +336,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
+    # As the server under attack is configured (scripts/security.sh exports it).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.local")
+    django.setup()
     # Stopped (scripts/security.sh's trap): exit through Python, so that
     # subprocess.run kills the sqlmap it is waiting for instead of leaving it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

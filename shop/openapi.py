@@ -11,7 +11,8 @@ ones apply follows from the view's own configuration:
     a path parameter, a cursor      404
     a request body                  400, 415
     query parameters                400
-    any operation                   503  busy or database_unavailable
+    any operation                   503  busy or database_unavailable; rate-
+                                         limited ones also rate_limit_unavailable
                                          (shop/errors.py), with Retry-After
 
 `ShopAutoSchema` adds those, all with the one error body
@@ -19,13 +20,24 @@ ones apply follows from the view's own configuration:
 being built like the others. Errors of business rules (insufficient stock, a
 declined payment) are declared on the view with `error_response()`; a status
 a view declares itself keeps the view's description.
+
+Each operation also says who may call it, as `x-audience`: `anyone`,
+`customer` or `staff`, read from the permission classes of the view (for
+that method). A permission class of the shop's own declares it as an
+`audience` attribute; DRF's are listed in `DRF_AUDIENCES`. Any other class,
+or a view that sets no permissions at all (the default, AllowAny, would
+make a forgotten declaration public), makes schema generation fail: a new
+kind of permission cannot slip past the tests that derive the permission
+matrix, the hostile inputs and the sqlmap targets from the schema
+(shop/api_inventory.py).
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAdminUser
 
 
 class ErrorOutput(serializers.Serializer):
@@ -72,8 +84,10 @@ MECHANISM_ERRORS = {
     415: "The body is not JSON: send `Content-Type: application/json`.",
     429: "Too many attempts: wait `Retry-After` seconds.",
     503: "`busy`: a row stayed locked past the lock timeout, or a statement "
-    "timed out; or `database_unavailable`: the database is not answering. "
-    "Retry after `Retry-After` seconds.",
+    "timed out; `database_unavailable`: the database is not answering; or, "
+    "on operations with a rate limit, `rate_limit_unavailable`: the store that "
+    "counts attempts (Redis) is not answering, so the attempt is refused "
+    "rather than let through uncounted. Retry after `Retry-After` seconds.",
 }
 
 RETRY_AFTER = OpenApiParameter(
@@ -86,7 +100,61 @@ RETRY_AFTER = OpenApiParameter(
 )
 
 
+AUDIENCE_EXTENSION = "x-audience"
+ANYONE, CUSTOMER, STAFF = AUDIENCES = ("anyone", "customer", "staff")
+# DRF's own classes cannot carry an `audience` attribute.
+DRF_AUDIENCES = {AllowAny: ANYONE, IsAdminUser: STAFF}
+
+
+def permission_audience(permission) -> str:
+    """Who `permission` (an instance) lets through, or ImproperlyConfigured."""
+    cls = type(permission)
+    audience = getattr(cls, "audience", None) or DRF_AUDIENCES.get(cls)
+    if audience not in AUDIENCES:
+        raise ImproperlyConfigured(
+            f"{cls.__module__}.{cls.__qualname__} does not say who it lets "
+            f"through: give it an `audience` attribute, one of {AUDIENCES} "
+            "(shop/openapi.py:DRF_AUDIENCES for DRF's own classes). A class "
+            "that fits none of them needs a new audience here and in the "
+            "tests that read it (shop/api_inventory.py)."
+        )
+    return audience
+
+
+def view_audience(view) -> str:
+    """The one audience all of the view's permissions admit (they are ANDed)."""
+    if not _declares_permissions(type(view)):
+        # The default (AllowAny) would make a forgotten declaration public.
+        raise ImproperlyConfigured(
+            f"{type(view).__module__}.{type(view).__qualname__} does not say who "
+            "may call it: set permission_classes ([AllowAny] for anyone) or "
+            "override get_permissions()."
+        )
+    audiences = {permission_audience(p) for p in view.get_permissions()} - {ANYONE}
+    if len(audiences) > 1:
+        raise ImproperlyConfigured(
+            f"{type(view).__qualname__} asks for {sorted(audiences)} at once, so "
+            "no account can call it: keep one of them."
+        )
+    return audiences.pop() if audiences else ANYONE
+
+
+def _declares_permissions(view_class) -> bool:
+    for cls in view_class.__mro__:
+        if cls.__module__.startswith("rest_framework."):
+            return False  # DRF's own classes: the settings' default applies
+        if "permission_classes" in vars(cls) or "get_permissions" in vars(cls):
+            return True
+    return False
+
+
 class ShopAutoSchema(AutoSchema):
+    def get_extensions(self):
+        return {
+            **super().get_extensions(),
+            AUDIENCE_EXTENSION: view_audience(self.view),
+        }
+
     def get_override_parameters(self):
         return [*super().get_override_parameters(), RETRY_AFTER]
 

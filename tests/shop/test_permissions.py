@@ -1,16 +1,34 @@
-"""Who may call what: every route under /api/ and /healthz, for every role.
+"""Who may call what: every operation and page under /api/ and /healthz, per role.
 
-The routes are read from the URLconf itself, so a new route or method that
-is not in EXPECTED fails `test_every_route_and_method_has_an_expectation`
-until someone writes down who may call it.
+Who may call an operation is written in the schema: shop/openapi.py gives
+each operation an `x-audience` (anyone, customer or staff) read from its
+view's permission classes, and refuses to build a schema for a view that
+says nothing (the default, AllowAny, would fail open) or uses a class whose
+audience it does not know. Every operation (shop/api_inventory.py) is
+called here as each role, and the answer must be what the audience implies:
+
+    audience   anonymous          customer   staff
+    anyone     the view answers   the view   the view
+    customer   401                the view   403
+    staff      401                403        the view
+
+"The view answers" is anything but 401, 403 or a 5xx. An anonymous caller
+gets 403 instead of 401 where no authenticator can ask for credentials (the
+schema documents which). "staff" is a staff account without a customer
+profile. The pages outside the schema (shop/api_inventory.py:PAGES) are
+open to anyone.
+
+The routes are read from the URLconf too: one under /api/ or /healthz that
+is neither in the schema nor in PAGES fails
+`test_every_route_and_method_has_an_expectation`.
 """
 
-import re
-
 import pytest
-from django.urls import URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from shop import api_inventory as inventory
+from shop.openapi import ANYONE, CUSTOMER, STAFF
 from tests.catalog.factories import ProductFactory, StockLevelFactory
 from tests.dbs import ALL_DATABASES
 from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
@@ -19,78 +37,33 @@ from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
 
 OK = "allowed"  # neither 401 nor 403 (nor 5xx): the view itself answered
-
-# (route as written in the URLconf, method): (anonymous, customer, staff).
-# "staff" is a staff account without a customer profile.
-EXPECTED = {
-    ("healthz", "GET"): (OK, OK, OK),
-    ("api/schema/", "GET"): (OK, OK, OK),
-    ("api/docs/", "GET"): (OK, OK, OK),
-    ("api/v1/auth/register/", "POST"): (OK, OK, OK),
-    ("api/v1/auth/token/", "POST"): (OK, OK, OK),
-    ("api/v1/categories/", "GET"): (OK, OK, OK),
-    ("api/v1/products/", "GET"): (OK, OK, OK),
-    ("api/v1/products/", "POST"): (401, 403, OK),
-    ("api/v1/products/<slug:slug>/", "GET"): (OK, OK, OK),
-    ("api/v1/stock/<sku:sku>/", "GET"): (401, 403, OK),
-    ("api/v1/stock/<sku:sku>/", "PATCH"): (401, 403, OK),
-    ("api/v1/cart/", "GET"): (401, OK, 403),
-    ("api/v1/cart/items/", "POST"): (401, OK, 403),
-    ("api/v1/cart/items/<int:item_id>/", "PATCH"): (401, OK, 403),
-    ("api/v1/cart/items/<int:item_id>/", "DELETE"): (401, OK, 403),
-    ("api/v1/checkout/", "POST"): (401, OK, 403),
-    ("api/v1/orders/", "GET"): (401, OK, 403),
-    ("api/v1/orders/<int:order_id>/", "GET"): (401, OK, 403),
-    ("api/v1/orders/<int:order_id>/cancel/", "POST"): (401, OK, 403),
-    ("^api/", "GET"): (OK, OK, OK),  # the JSON 404 for every other API path
-}
-
-ROLES = ("anonymous", "customer", "staff")
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
-# Function views (healthz, the API's 404) declare no methods; GET stands in.
-FUNCTION_VIEW_METHODS = ("GET",)
-
-
-def _walk(resolver, prefix=""):
-    for pattern in resolver.url_patterns:
-        route = prefix + str(pattern.pattern)
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern, route)
-        else:
-            yield route, pattern.callback
-
-
-def _methods(callback):
-    view_class = getattr(callback, "view_class", None)
-    if view_class is None:
-        return FUNCTION_VIEW_METHODS
-    return tuple(m.upper() for m in HTTP_METHODS if hasattr(view_class, m))
-
-
-def api_routes():
-    """Every (route, method) the URLconf serves under /api/ and /healthz."""
-    return {
-        (route, method)
-        for route, callback in _walk(get_resolver())
-        if route.lstrip("^").startswith("api/") or route == "healthz"
-        for method in _methods(callback)
-    }
+ANONYMOUS = "anonymous"
+ROLES = (ANONYMOUS, CUSTOMER, STAFF)
+WHERE = "tests/shop/test_permissions.py:path_values"
 
 
 def test_every_route_and_method_has_an_expectation():
-    missing = sorted(api_routes() - EXPECTED.keys())
-    stale = sorted(EXPECTED.keys() - api_routes())
-    assert not missing, (
-        f"No permission expectation for {missing}: add each to EXPECTED in "
-        "tests/shop/test_permissions.py as (anonymous, customer, staff)."
+    found = inventory.coverage()
+    assert not found.missing, (
+        f"{found.missing} are neither in the OpenAPI schema nor in "
+        "shop/api_inventory.py:PAGES. An API view is in the schema by being a "
+        "DRF APIView; a page that is no API operation goes in PAGES."
     )
-    assert not stale, f"EXPECTED lists routes the URLconf no longer has: {stale}"
+    assert not found.stale, (
+        f"PAGES lists routes the URLconf no longer has: {found.stale}"
+    )
+
+
+def expected(operation, role):
+    """What `role` gets from `operation`: OK, or the status that refuses it."""
+    if operation.audience in (ANYONE, role):
+        return OK
+    return operation.anonymous_refusal if role == ANONYMOUS else 403
 
 
 @pytest.fixture
 def clients(customer_user, staff_user):
     """Clients that log in the way API clients do: with a token header."""
-    from rest_framework.authtoken.models import Token
 
     def logged_in(user):
         client = APIClient()
@@ -99,9 +72,9 @@ def clients(customer_user, staff_user):
         return client
 
     return {
-        "anonymous": APIClient(),
-        "customer": logged_in(customer_user),
-        "staff": logged_in(staff_user),
+        ANONYMOUS: APIClient(),
+        CUSTOMER: logged_in(customer_user),
+        STAFF: logged_in(staff_user),
     }
 
 
@@ -110,48 +83,43 @@ def path_values(customer_user):
     """A row that exists for every path parameter, owned by the customer."""
     level = StockLevelFactory(variant__product=ProductFactory())
     cart = CartFactory(customer=customer_user.customer)
-    return {
-        "slug": level.variant.product.slug,
-        "sku": level.variant.sku,
-        "item_id": CartItemFactory(cart=cart, variant=level.variant).pk,
-        "order_id": OrderFactory(customer=customer_user.customer).pk,
-    }
-
-
-def concrete_path(route, values):
-    if route == "^api/":
-        return "/api/v1/nowhere/"
-    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), route)
+    return inventory.Values(
+        WHERE,
+        {
+            "slug": level.variant.product.slug,
+            "sku": level.variant.sku,
+            "item_id": CartItemFactory(cart=cart, variant=level.variant).pk,
+            "order_id": OrderFactory(customer=customer_user.customer).pk,
+        },
+    )
 
 
 def outcome(status):
     return status if status in (401, 403) else OK
 
 
-# Cancelling retries its own transaction and refuses to run inside a test's.
-TRANSACTIONAL = {("api/v1/orders/<int:order_id>/cancel/", "POST")}
-
-
-def matrix_case(route, method):
+def operation_case(operation):
+    # Services that own their transactions (cancelling an order retries its
+    # own) refuse to run inside a test's; unsafe methods run as in production.
     marks = []
-    if (route, method) in TRANSACTIONAL:
+    if not operation.safe:
         marks = [pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)]
-    return pytest.param(route, method, marks=marks, id=f"{method} {route}")
+    return pytest.param(operation, marks=marks, id=operation.label)
 
 
 @pytest.mark.parametrize(
-    "route, method", [matrix_case(*case) for case in sorted(EXPECTED)]
+    "operation",
+    [operation_case(op) for op in [*inventory.operations(), *inventory.PAGES]],
 )
-def test_each_role_gets_what_the_matrix_says(route, method, clients, path_values):
-    path = concrete_path(route, path_values)
+def test_each_role_gets_what_the_matrix_says(operation, clients, path_values):
+    path = inventory.path_for(operation, path_values)
     got = {}
     for role in ROLES:
         response = clients[role].generic(
-            method, path, "{}", content_type="application/json"
+            operation.method, path, "{}", content_type="application/json"
         )
         assert response.status_code < 500, (role, response.content[:300])
         got[role] = outcome(response.status_code)
 
-    assert tuple(got[role] for role in ROLES) == EXPECTED[route, method], (
-        f"{method} {path}: {got}"
-    )
+    want = {role: expected(operation, role) for role in ROLES}
+    assert got == want, f"{operation.method} {path} ({operation.audience}): {got}"

@@ -169,6 +169,13 @@ class Order(models.Model):
                 fields=["customer", "-created_at"], name="orders_order_customer_idx"
             ),
             models.Index(fields=["created_at"], name="orders_order_created_idx"),
+            # Recovery and the release procedure look for old pending
+            # orders: a handful among all orders ever placed.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="orders_order_pending_idx",
+            ),
         ]
 
     def __str__(self):
@@ -215,11 +222,41 @@ class OrderLine(models.Model):
         return self.unit_price * self.quantity
 
 
+def payment_reference(order_id: int) -> str:
+    """The shop's reference for an order's charge and refund at the gateway.
+
+    The gateway moves money once per reference, so this is what makes a
+    repeated charge or refund of the order safe, and what recovery asks the
+    gateway about.
+    """
+    return f"order-{order_id}"
+
+
+# A payment row is one of two kinds, told apart by its status (Payment).
+CHARGE_STATUSES = ["unknown", "not_captured", "declined", "captured"]
+REFUND_STATUSES = ["refund_pending", "refunded"]
+
+
 class Payment(models.Model):
+    """What the payment gateway did for an order: its charge, and any refund.
+
+    At most one charge row and one refund row per order. Both only move
+    forward: a charge row towards certainty (unknown < not_captured <
+    declined < captured, orders/sql/queries/payment_charge_record_v01.sql),
+    a refund row from owed to done.
+    """
+
     class Status(models.TextChoices):
-        CAPTURED = "captured"
+        # The charge. The shop's reference for it is `order-<id>`.
+        UNKNOWN = "unknown"  # the gateway did not answer: it may have captured
+        NOT_CAPTURED = "not_captured"  # asked by reference: no charge there
         DECLINED = "declined"
-        REFUNDED = "refunded"
+        CAPTURED = "captured"
+        # The refund of a captured charge. Pending is written in the same
+        # transaction as the decision (a cancel, an expired checkout), so a
+        # crash before the gateway call cannot lose it; recovery retries it.
+        REFUND_PENDING = "refund_pending"
+        REFUNDED = "refunded"  # gateway_reference is the refund's own id
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(**MONEY)
@@ -231,11 +268,33 @@ class Payment(models.Model):
         db_table = "orders_payment"
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["captured", "declined", "refunded"]),
+                condition=Q(status__in=CHARGE_STATUSES + REFUND_STATUSES),
                 name="orders_payment_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0), name="orders_payment_amount_non_negative"
+            ),
+            # One charge per order, as the gateway captures at most once per
+            # reference; checkout and recovery write it with ON CONFLICT.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=CHARGE_STATUSES),
+                name="orders_payment_one_charge_per_order",
+            ),
+            # One refund per order: a cancel retried, or recovery and a
+            # request both seeing it owed, can never refund twice.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=REFUND_STATUSES),
+                name="orders_payment_one_refund_per_order",
+            ),
+        ]
+        indexes = [
+            # Recovery's retry of owed refunds reads only these few rows.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="refund_pending"),
+                name="orders_payment_refund_due_idx",
             ),
         ]
 
@@ -269,7 +328,12 @@ class CouponRedemption(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """A checkout request's key, its fingerprint and, once finished, its response."""
+    """A checkout request's key, its fingerprint and, once finished, its response.
+
+    A key still in progress may carry a provisional response (a payment whose
+    outcome is not known yet), replayed until recovery settles the checkout.
+    Completed keys are purged after settings.IDEMPOTENCY_KEY_RETENTION.
+    """
 
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress"
@@ -303,6 +367,15 @@ class IdempotencyKey(models.Model):
                 condition=Q(status="in_progress")
                 | (Q(response_status__isnull=False) & Q(response_body__isnull=False)),
                 name="orders_idempotency_completed_has_response",
+            ),
+        ]
+        indexes = [
+            # The purge of expired keys (idempotency_key_purge_v01.sql) reads
+            # the oldest completed keys, never the ones still in progress.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status="completed"),
+                name="orders_idem_key_completed_idx",
             ),
         ]
 

@@ -1,44 +1,272 @@
 """A fake payment gateway with the shape of a real one.
 
-`tok_ok` is captured, `tok_declined` (and any other token) is declined.
+Three calls, each keyed by the shop's reference for the order (`order-<id>`):
+
+    charge(token=, amount=, reference=)   capture the amount, or decline it
+    charge_status(reference=)             captured / declined / not_found
+    refund(reference=, amount=)           give a captured charge back
+
+Like a real gateway's idempotency keys, the reference makes every call safe
+to repeat: a second charge with the same reference returns the first one's
+answer and never captures twice, and a second refund returns the first
+refund. A call that raises GatewayError (a timeout, the gateway down) left
+its outcome *unknown*: the money may or may not have moved, and the caller
+finds out with charge_status(), or by repeating a refund. It is never a
+decline.
+
+The card token chooses a test mode:
+
+    tok_ok                      captured
+    tok_declined (any other)    declined
+    tok_timeout_after_capture   captured, then the call raises GatewayTimeout:
+                                the shop never hears that the money moved
+    tok_fail_before_capture     raises GatewayUnavailable before anything
+                                happens: nothing is captured
+    tok_refund_timeout          captured; its first refund goes through, then
+                                raises GatewayTimeout
+
+A timeout is raised only by the call that did the work: repeating it with the
+same reference answers normally, as a real gateway's idempotent replay does.
+
+The gateway's memory is the table orders_fake_gateway_ledger, created by
+orders/sql/fake_gateway/ledger_v01.sql. It stands for the gateway's own
+database: the shop's code never reads it except through these functions. It
+lives in the shop's PostgreSQL so that every process that can call the
+gateway (web workers, the Celery worker, `manage.py checkout_recover`) sees
+the same one. Its bookkeeping runs on a connection of its own, in
+autocommit, so that it is never part of the caller's transaction, exactly as
+a call to a remote gateway would not be.
+
 `PAYMENT_GATEWAY_DELAY` (seconds) makes every call slow, so tests can show
 that no row lock is held while the shop waits for the gateway.
+`PAYMENT_GATEWAY_HOOK` (tests only) is called with the token inside
+charge(), before anything is captured.
 """
 
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
+import psycopg
 from django.conf import settings
 from django.db import connections
 
-APPROVED_TOKENS = {"tok_ok"}
+from shop.sql_files import read_sql
+
+SQL = "orders/sql/fake_gateway"
+CAPTURE, DECLINE = "capture", "decline"
+TIMEOUT_AFTER_CAPTURE = "timeout_after_capture"
+FAIL_BEFORE_CAPTURE = "fail_before_capture"
+REFUND_TIMEOUT = "refund_timeout"
+MODES = {
+    "tok_ok": CAPTURE,
+    "tok_declined": DECLINE,
+    "tok_timeout_after_capture": TIMEOUT_AFTER_CAPTURE,
+    "tok_fail_before_capture": FAIL_BEFORE_CAPTURE,
+    "tok_refund_timeout": REFUND_TIMEOUT,
+}
+# Django's own connection parameters, which a plain psycopg connection
+# does without.
+DJANGO_ONLY_PARAMS = ("cursor_factory", "context", "prepare_threshold")
 
 
 class PaymentCalledInTransaction(RuntimeError):
     """A gateway call inside a transaction would hold its locks while it waits."""
 
 
+class GatewayError(Exception):
+    """The gateway did not answer: the outcome is unknown, not a refusal."""
+
+
+class GatewayTimeout(GatewayError):
+    """The call took too long; the gateway may have done the work."""
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway could not be reached."""
+
+
+class GatewayRefused(Exception):
+    """The gateway answered no to a request that cannot be done.
+
+    A refund of a reference with nothing captured, a refund larger than the
+    capture, or a reference charged again with another amount: a bug in the
+    caller, not an outage, so retrying it changes nothing.
+    """
+
+
+class ChargeStatus(StrEnum):
+    CAPTURED = "captured"
+    DECLINED = "declined"
+    NOT_FOUND = "not_found"
+
+
 @dataclass(frozen=True)
 class ChargeResult:
     approved: bool
-    reference: str
+    reference: str  # the gateway's id of this capture or decline
+
+
+@dataclass(frozen=True)
+class ChargeLookup:
+    status: ChargeStatus
+    reference: str = ""  # the gateway's id, when there is a charge
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    reference: str  # the gateway's id of the refund
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class _Entry:
+    outcome: str
+    amount: Decimal
+    gateway_reference: str
+    mode: str
 
 
 def charge(*, token: str, amount: Decimal, reference: str) -> ChargeResult:
-    """Charge `amount` to the card behind `token`; `reference` makes retries safe."""
-    for connection in connections.all(initialized_only=True):
-        if connection.in_atomic_block:
-            raise PaymentCalledInTransaction(
-                f"charge() called inside a transaction on {connection.alias!r}: "
-                "finish the transaction first (checkout phase 2 runs outside one)."
-            )
-    delay = float(getattr(settings, "PAYMENT_GATEWAY_DELAY", 0) or 0)
-    if delay:
-        time.sleep(delay)
+    """Charge `amount` to the card behind `token`, once per `reference`."""
+    _refuse_in_transaction("charge")
+    _wait()
     hook = getattr(settings, "PAYMENT_GATEWAY_HOOK", None)
     if hook is not None:
         hook(token)  # tests: hold a call inside the gateway until they say so
-    approved = token in APPROVED_TOKENS
-    return ChargeResult(approved=approved, reference=f"fake_{uuid.uuid4().hex[:16]}")
+    mode = MODES.get(token, DECLINE)
+    if mode == FAIL_BEFORE_CAPTURE:
+        raise GatewayUnavailable(
+            f"the gateway could not be reached for {reference!r} (test mode "
+            f"{token}); nothing was captured"
+        )
+    entry, created = _record(
+        kind="charge",
+        reference=reference,
+        outcome="declined" if mode == DECLINE else "captured",
+        amount=amount,
+        mode=mode,
+    )
+    if entry.amount != amount:
+        raise GatewayRefused(
+            f"{reference!r} was already charged {entry.amount}, not {amount}: "
+            "a new charge needs a new reference"
+        )
+    if created and mode == TIMEOUT_AFTER_CAPTURE:
+        raise GatewayTimeout(
+            f"the charge of {reference!r} timed out after it was captured "
+            f"(test mode {token}); ask charge_status() what happened"
+        )
+    return ChargeResult(
+        approved=entry.outcome == "captured", reference=entry.gateway_reference
+    )
+
+
+def charge_status(*, reference: str) -> ChargeLookup:
+    """What happened to the charge made with `reference`, if any."""
+    _refuse_in_transaction("charge_status")
+    _wait()
+    entry = _get(kind="charge", reference=reference)
+    if entry is None:
+        return ChargeLookup(status=ChargeStatus.NOT_FOUND)
+    return ChargeLookup(
+        status=ChargeStatus(entry.outcome),
+        reference=entry.gateway_reference,
+        amount=entry.amount,
+    )
+
+
+def refund(*, reference: str, amount: Decimal) -> RefundResult:
+    """Give back `amount` of the charge made with `reference`, once per reference."""
+    _refuse_in_transaction("refund")
+    _wait()
+    charged = _get(kind="charge", reference=reference)
+    if charged is None or charged.outcome != "captured":
+        raise GatewayRefused(f"nothing was captured under {reference!r} to refund")
+    if amount > charged.amount:
+        raise GatewayRefused(
+            f"a refund of {amount} exceeds the {charged.amount} captured "
+            f"under {reference!r}"
+        )
+    entry, created = _record(
+        kind="refund",
+        reference=reference,
+        outcome="refunded",
+        amount=amount,
+        mode=charged.mode,
+    )
+    if created and charged.mode == REFUND_TIMEOUT:
+        raise GatewayTimeout(
+            f"the refund of {reference!r} timed out after it was made (test "
+            "mode tok_refund_timeout); repeat it to learn its id"
+        )
+    return RefundResult(reference=entry.gateway_reference, amount=entry.amount)
+
+
+def _refuse_in_transaction(call: str) -> None:
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            raise PaymentCalledInTransaction(
+                f"{call}() called inside a transaction on {connection.alias!r}: "
+                "finish the transaction first (checkout phase 2 runs outside one)."
+            )
+
+
+def _wait() -> None:
+    delay = float(getattr(settings, "PAYMENT_GATEWAY_DELAY", 0) or 0)
+    if delay:
+        time.sleep(delay)
+
+
+def _record(*, kind, reference, outcome, amount, mode) -> tuple[_Entry, bool]:
+    """Write an entry unless one exists; return the entry on file and whether new."""
+    prefix = "ch" if kind == "charge" else "re"
+    params = {
+        "kind": kind,
+        "reference": reference,
+        "outcome": outcome,
+        "amount": amount,
+        "gateway_reference": f"fake_{prefix}_{uuid.uuid4().hex[:16]}",
+        "mode": mode,
+    }
+    with _ledger() as cursor:
+        cursor.execute(read_sql(f"{SQL}/entry_record_v01.sql"), params)
+        row = cursor.fetchone()
+        if row is not None:
+            return _Entry(*row), True
+        cursor.execute(read_sql(f"{SQL}/entry_get_v01.sql"), params)
+        return _Entry(*cursor.fetchone()), False
+
+
+def _get(*, kind: str, reference: str) -> _Entry | None:
+    with _ledger() as cursor:
+        cursor.execute(
+            read_sql(f"{SQL}/entry_get_v01.sql"), {"kind": kind, "reference": reference}
+        )
+        row = cursor.fetchone()
+    return _Entry(*row) if row else None
+
+
+@contextmanager
+def _ledger():
+    """A cursor on a connection of the gateway's own, in autocommit.
+
+    Opened per call, from the parameters of the `default` alias, and closed
+    after it: nothing the caller's connection does (a transaction, a pool
+    checkout) can include the gateway's writes, and a forked worker never
+    inherits an open connection.
+    """
+    params = connections["default"].get_connection_params()
+    for name in DJANGO_ONLY_PARAMS:
+        params.pop(name, None)
+    try:
+        connection = psycopg.connect(**params, autocommit=True)
+        with connection, connection.cursor() as cursor:
+            yield cursor
+    except psycopg.OperationalError as exc:
+        # Lost before or after the work: either way the caller cannot know.
+        raise GatewayUnavailable(f"the gateway is not answering: {exc}") from exc

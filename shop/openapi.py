@@ -64,7 +64,9 @@ class ErrorOutput(serializers.Serializer):
         help_text="The database's error code (`busy`, `database_unavailable`).",
     )
     order_id = serializers.IntegerField(
-        required=False, help_text="The order that failed (`payment_declined`)."
+        required=False,
+        help_text="The order concerned (`payment_declined`, `payment_pending`, "
+        "`checkout_expired`).",
     )
 
 

@@ -30,6 +30,8 @@ class IsCustomer(BasePermission):
     """Logged in and with a customer profile (staff accounts may have none)."""
 
     message = "Only customers have a cart and orders; log in as a customer."
+    # Who gets through, for the schema's x-audience (shop/openapi.py).
+    audience = "customer"
 
     def has_permission(self, request, view):
         return bool(
@@ -103,11 +105,37 @@ def _item_body(item):
     ).data
 
 
+CHECKOUT_DESCRIPTION = """Place an order from the cart and pay for it, once per key.
+
+Send an `Idempotency-Key` header. The same key with the same body gets the
+first answer again and never charges twice; the same key with another body
+is a 422. Completed keys are kept for 24 hours
+(`IDEMPOTENCY_KEY_RETENTION`): a replay after that is a new checkout like
+any other, so if the first one succeeded the cart is empty by then and the
+answer is 400 `cart_empty`.
+
+A payment gateway that does not answer (an error, a timeout) leaves the
+outcome unknown: 503 `payment_pending` with the `order_id`. The order stays
+pending with its items reserved while the shop asks the gateway by the
+order's reference, within minutes. If the card was charged, the order
+becomes paid and the same key then answers 201; if not, the order fails,
+its items are released and the same key starts a new checkout. Meanwhile
+the same key replays the 503, a new key gets 409 `checkout_in_progress`,
+and `GET /api/v1/orders/{order_id}/` shows the order's status. A charge that
+reaches the gateway after its checkout was released is refunded
+(409 `checkout_expired`)."""
+
+# Recovery finishes a checkout whose charge was captured a minute after its
+# answer was lost (orders/services/orders.py:CAPTURED_UNSETTLED_AFTER).
+PAYMENT_PENDING_RETRY_AFTER = "60"
+
+
 class CheckoutApi(APIView):
     permission_classes = [IsCustomer]
 
     @extend_schema(
         request=CheckoutInput,
+        description=CHECKOUT_DESCRIPTION,
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -116,15 +144,17 @@ class CheckoutApi(APIView):
                 required=True,
                 pattern=f"^{KEY_FORMAT.pattern}$",
                 description="Any unique value per checkout, e.g. a UUID; a "
-                "retry with the same key and body gets the first response.",
+                "retry with the same key and body within 24 hours gets the "
+                "first response.",
             )
         ],
         responses={
             201: CheckoutOutput,
             400: error_response(
-                "`cart_empty`, `idempotency_key_missing`, "
-                "`invalid_idempotency_key`, `amount_too_large`, or `invalid` "
-                "with `errors` by field."
+                "`cart_empty` (also what a replay gets after its key expired, "
+                "if the first checkout emptied the cart), "
+                "`idempotency_key_missing`, `invalid_idempotency_key`, "
+                "`amount_too_large`, or `invalid` with `errors` by field."
             ),
             402: error_response(
                 "`payment_declined`: the reserved stock was released; "
@@ -132,12 +162,25 @@ class CheckoutApi(APIView):
             ),
             409: error_response(
                 "`insufficient_stock` (short SKUs in `skus`), `unavailable` (off "
-                "sale, in `skus`), `checkout_in_progress`, `checkout_expired`, "
-                "or `idempotency_key_in_use` (with Retry-After)."
+                "sale, in `skus`), `checkout_in_progress` (another checkout of "
+                "this cart is being paid for, or its payment is pending), "
+                "`checkout_expired` (the checkout was released while the gateway "
+                "answered; a charge it made is refunded; `order_id`), or "
+                "`idempotency_key_in_use` (with Retry-After)."
             ),
             422: error_response(
                 "`idempotency_key_reused`: this key came with another body; use "
                 "a new key for a new checkout."
+            ),
+            503: error_response(
+                "`payment_pending`: the payment gateway did not answer, so "
+                "whether the card was charged is not known yet; the order "
+                "(`order_id`) stays pending until the shop has asked the "
+                "gateway. Retry with the same key after `Retry-After` seconds: "
+                "the answer is this one until the outcome is settled, then 201 "
+                "(charged) or a new checkout (not charged). Never a second "
+                "charge. Or `busy` / `database_unavailable`: retry after "
+                "`Retry-After` seconds."
             ),
         },
     )
@@ -160,7 +203,10 @@ class CheckoutApi(APIView):
             coupon_code=body.get("coupon"),
             fingerprint=services.request_fingerprint(request.data),
         )
-        return Response(result.body, status=result.status)
+        headers = None
+        if result.body.get("code") == "payment_pending":
+            headers = {"Retry-After": PAYMENT_PENDING_RETRY_AFTER}
+        return Response(result.body, status=result.status, headers=headers)
 
 
 class OrderCursorPagination(SafeCursorPagination):
@@ -200,9 +246,16 @@ class OrderCancelApi(APIView):
 
     @extend_schema(
         request=None,
+        description="Cancel a paid order: its items go back on hand and the "
+        "charge is refunded through the payment gateway, once. The cancel "
+        "and the promise of the refund commit together; if the gateway does "
+        "not answer at once, the refund is retried in the background. A "
+        "second cancel is a 409 and refunds nothing again.",
         responses={
             200: OrderOutput,
-            409: error_response("`not_cancellable`: only paid orders can be."),
+            409: error_response(
+                "`not_cancellable`: only paid orders can be (a cancelled one included)."
+            ),
         },
     )
     def post(self, request, order_id):

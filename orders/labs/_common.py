@@ -51,6 +51,13 @@ READ_STOCK = "SELECT quantity_on_hand FROM catalog_stock_level WHERE id = %s"
 # idempotency keys, deleting a stock row to its ledger.
 CLEANUP_STATEMENTS = [
     (
+        "payments",
+        "DELETE FROM orders_payment WHERE order_id IN ("
+        " SELECT o.id FROM orders_order AS o"
+        " JOIN accounts_customer AS c ON c.id = o.customer_id"
+        " JOIN accounts_user AS u ON u.id = c.user_id WHERE u.email LIKE %(email)s)",
+    ),
+    (
         "orders",
         "DELETE FROM orders_order WHERE customer_id IN ("
         " SELECT c.id FROM accounts_customer AS c"

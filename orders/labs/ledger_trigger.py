@@ -15,6 +15,14 @@ from orders.labs._common import (
 )
 from shop.lab import Narrator, lab, rolled_back
 
+# What recovery writes once the gateway, asked by the order's reference, has
+# no charge for it (orders/services/orders.py:checkout_recover): the only
+# evidence on which the procedure releases a stale order.
+PAYMENT_NOT_CAPTURED_SQL = """
+INSERT INTO orders_payment (order_id, amount, status, gateway_reference, created_at)
+VALUES (%s, 0, 'not_captured', '', now())
+"""
+
 ORDER_LINE_SQL = """
 INSERT INTO orders_order_line
     (order_id, variant_id, warehouse_id, sku, product_name, unit_price, quantity)
@@ -144,9 +152,15 @@ def ledger_trigger(n: Narrator) -> None:
             [stock[0][0]],
             label="the order's unit is reserved, as checkout's phase 1 would",
         )
+        n.sql(
+            PAYMENT_NOT_CAPTURED_SQL,
+            [order],
+            label="recovery asked the gateway by the order's reference: no charge",
+        )
         n.say(
-            "    -- the order is pending and dated 1999: stale. The procedure\n"
-            "    -- releases it, then COMMITs its batch, which BEGIN ... forbids."
+            "    -- the order is pending, dated 1999 and known unpaid: stale. The\n"
+            "    -- procedure releases it, then COMMITs its batch, which BEGIN\n"
+            "    -- ... forbids."
         )
         n.expect_sql_error(
             "CALL orders_release_stale_reservations("
@@ -194,9 +208,16 @@ def ledger_trigger(n: Narrator) -> None:
             cursor=setup,
         )
         n.sql("COMMIT", cursor=setup)
+        n.sql(
+            PAYMENT_NOT_CAPTURED_SQL,
+            [order],
+            cursor=setup,
+            label="recovery asked the gateway: no charge under order-<id>",
+        )
         n.say(
             "    -- the cut-off below is 2000-01-01, so only the lab's order from\n"
-            "    -- 1999 is stale; the shop's own command passes 15 minutes."
+            "    -- 1999 is stale; the shop's own command passes 15 minutes. An\n"
+            "    -- order with no answer from the gateway on file is never released."
         )
         rows = n.sql(
             "CALL orders_release_stale_reservations("

@@ -161,7 +161,8 @@ class _History:
         if status == "cancelled":
             updated = settled + rng.randint(1_800, min(14 * DAY, -settled - 60))
             cancelled_at = at(updated)
-            # order_cancel() records refunds without a gateway reference.
+            # Seeded history never went through the fake gateway, so its
+            # refunds carry no gateway reference.
             self.payments.append((order_id, total, "refunded", "", cancelled_at))
         if coupon is not None and status != "failed":
             self.redemptions.append(

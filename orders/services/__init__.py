@@ -2,8 +2,9 @@
 
 from orders.services.cart import cart_item_add, cart_item_remove, cart_item_update
 from orders.services.checkout import CheckoutResult, ShippingAddress, checkout
-from orders.services.idempotency import request_fingerprint
+from orders.services.idempotency import idempotency_key_purge, request_fingerprint
 from orders.services.orders import checkout_recover, order_cancel
+from orders.services.refunds import payment_refund
 
 __all__ = [
     "CheckoutResult",
@@ -13,6 +14,8 @@ __all__ = [
     "cart_item_update",
     "checkout",
     "checkout_recover",
+    "idempotency_key_purge",
     "order_cancel",
+    "payment_refund",
     "request_fingerprint",
 ]

@@ -8,9 +8,16 @@
     phase 3  one transaction: paid (reservation becomes a sale) or failed
              (reservation released), and the response stored with the key
 
+A gateway that does not answer (an error, a timeout) leaves the outcome
+unknown: the money may have moved. That is never read as a decline: the
+order stays pending with its stock reserved, the client is told so
+(`payment_pending`), and recovery asks the gateway by the order's reference.
+
 A crash between phases leaves a pending order holding reserved stock; the
 `checkout_recover` command finishes it if its charge was captured and
-releases it otherwise. See docs/chapters/10-transactions.md.
+releases it once the gateway says it was not. A capture that arrives for an
+order already released is refunded (orders/services/refunds.py). See
+docs/chapters/10-transactions.md.
 """
 
 import logging
@@ -22,9 +29,23 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from orders import locks, payments
-from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine
-from orders.services import idempotency
-from orders.services.settle import order_settle, payment_record
+from orders.models import (
+    CartItem,
+    Coupon,
+    CouponRedemption,
+    Order,
+    OrderLine,
+    Payment,
+    payment_reference,
+)
+from orders.services import idempotency, refunds
+from orders.services.settle import (
+    ORDER_PLACED,
+    ChargeOutcome,
+    order_body,
+    order_settle,
+    payment_record,
+)
 from orders.services.stock import apply_deltas
 from shop.db_context import customer_transaction, set_locals
 from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict
@@ -32,6 +53,7 @@ from shop.errors import (
     ApplicationError,
     Conflict,
     InvalidRequest,
+    ServiceUnavailable,
     error_status_and_body,
 )
 
@@ -97,30 +119,49 @@ def checkout(
         raise
 
     # Phase 2: outside any transaction; charge() refuses to run inside one.
-    result = _charge(placed.order, payment_token)
+    outcome = _charge(placed.order, payment_token)
     # The gateway's answer is written down at once, in a short transaction
-    # that locks no stock: whatever happens to phase 3, a captured charge is
-    # never forgotten, and recovery finishes the order instead of undoing it.
-    retry_on_conflict(lambda: payment_record(placed.order, result))
-    return retry_on_conflict(
-        lambda: _settle(customer_id, claim.key_id, placed, result.approved),
+    # that locks the order but no stock: whatever happens to phase 3, a
+    # captured charge is never forgotten, and recovery finishes the order
+    # instead of undoing it. An unknown outcome is written down too, so
+    # recovery knows to ask.
+    retry_on_conflict(
+        lambda: _record(customer_id, placed.order, outcome),
         retry_on=BUSY_SQLSTATES,
         attempts=SETTLE_ATTEMPTS,
     )
+    settled = retry_on_conflict(
+        lambda: _settle(customer_id, claim.key_id, placed, outcome),
+        retry_on=BUSY_SQLSTATES,
+        attempts=SETTLE_ATTEMPTS,
+    )
+    if settled.refund_owed:
+        # After phase 3's COMMIT, which wrote the refund down as owed: if the
+        # gateway does not answer now, recovery makes it later.
+        refunds.payment_refund(order_id=placed.order.pk, customer_id=customer_id)
+    return settled.result
 
 
-def _charge(order: Order, token: str) -> payments.ChargeResult:
+def _charge(order: Order, token: str) -> ChargeOutcome:
     try:
-        return payments.charge(
-            token=token, amount=order.total, reference=f"order-{order.pk}"
+        result = payments.charge(
+            token=token, amount=order.total, reference=payment_reference(order.pk)
         )
     except payments.PaymentCalledInTransaction:
         raise
     except Exception:
-        # The gateway failed to answer (down, timed out): treated as a decline,
-        # which releases the stock; the client may retry with a new key.
-        log.exception("payment gateway failed for order %s", order.pk)
-        return payments.ChargeResult(approved=False, reference="")
+        # No answer (down, timed out, cut off): the charge may have gone
+        # through, so this is not a decline. The order keeps its stock and
+        # recovery asks the gateway by the order's reference.
+        log.exception("payment gateway gave no answer for order %s", order.pk)
+        return ChargeOutcome(Payment.Status.UNKNOWN)
+    status = Payment.Status.CAPTURED if result.approved else Payment.Status.DECLINED
+    return ChargeOutcome(status, result.reference)
+
+
+def _record(customer_id: int, order: Order, outcome: ChargeOutcome) -> None:
+    with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
+        payment_record(order_id=order.pk, amount=order.total, outcome=outcome)
 
 
 @dataclass
@@ -284,26 +325,74 @@ def _redeem_coupon(order, customer_id, code) -> str | None:
     return None
 
 
-def _settle(customer_id, key_id, placed: _Placed, approved: bool) -> CheckoutResult:
+@dataclass(frozen=True)
+class _Settled:
+    result: CheckoutResult
+    refund_owed: bool = False
+
+
+def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Settled:
     """Phase 3."""
+    captured = outcome.status == Payment.Status.CAPTURED
+    refund_owed = False
     with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
         order = locks.order_lock(order_id=placed.order.pk)
-        if order.status != Order.Status.PENDING:
+        if order.status == Order.Status.PAID:
+            # Recovery learnt of the capture first and finished the order.
+            lines = order.lines.order_by("variant_id")
+            status, body = ORDER_PLACED, order_body(order, lines)
+        elif order.status != Order.Status.PENDING:
             # Recovery released this order while the gateway was answering.
-            # The payment row above records what the gateway said, so an
-            # approved charge is on file to be refunded.
-            body = {
-                "code": "checkout_expired",
-                "detail": "The checkout took too long and was released"
-                + ("; the charge will be refunded." if approved else ".")
-                + " Check out again with a new Idempotency-Key.",
-            }
-            idempotency.complete(
-                customer_id=customer_id, key_id=key_id, status=409, body=body
+            # A capture that came too late is given back: owed here, in the
+            # transaction that answers 409, and made after its COMMIT.
+            if captured:
+                refunds.refund_owe(order_id=order.pk, amount=order.total)
+                refund_owed = True
+            status, body = error_status_and_body(_expired(order, outcome))
+        elif outcome.status == Payment.Status.UNKNOWN:
+            # The order keeps its reservation until recovery has asked the
+            # gateway; a retry with this key gets this answer meanwhile.
+            status, body = error_status_and_body(_payment_pending(order))
+            idempotency.answer_provisionally(key_id=key_id, status=status, body=body)
+            return _Settled(CheckoutResult(status, body))
+        else:
+            status, body = order_settle(
+                order, approved=captured, note=placed.coupon_note
             )
-            return CheckoutResult(409, body)
-        status, body = order_settle(order, approved=approved, note=placed.coupon_note)
         idempotency.complete(
             customer_id=customer_id, key_id=key_id, status=status, body=body
         )
-    return CheckoutResult(status, body)
+    return _Settled(CheckoutResult(status, body), refund_owed=refund_owed)
+
+
+def _expired(order: Order, outcome: ChargeOutcome) -> Conflict:
+    if outcome.status == Payment.Status.CAPTURED:
+        charge = "; the charge is being refunded."
+    elif outcome.status == Payment.Status.UNKNOWN:
+        charge = (
+            "; the payment gateway did not answer, and if it charged the card "
+            "the charge will be refunded."
+        )
+    else:
+        charge = "."
+    return Conflict(
+        "The checkout took too long and was released"
+        + charge
+        + " Check out again with a new Idempotency-Key.",
+        code="checkout_expired",
+        order_id=order.pk,
+    )
+
+
+def _payment_pending(order: Order) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The payment gateway did not answer, so whether the card was charged "
+        "is not known yet. The order stays pending, its items reserved, until "
+        "the shop has asked the gateway (within minutes); GET /api/v1/orders/"
+        f"{order.pk}/ shows the outcome. Retrying with the same "
+        "Idempotency-Key and body is safe: it gets this answer until then, and "
+        "afterwards the paid order, or a new checkout if the card was not "
+        "charged. Nothing is charged twice.",
+        code="payment_pending",
+        order_id=order.pk,
+    )

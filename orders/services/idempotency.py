@@ -1,20 +1,24 @@
 """Idempotency keys for checkout (the contract's semantics).
 
 same key, same body, finished     -> the stored response again
+same key, same body, payment not
+  settled yet                     -> the provisional response again
 same key, other body              -> 422 idempotency_key_reused
 same key, first still running     -> 409 idempotency_key_in_use
+key purged after the retention    -> a new request like any other
 """
 
 import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
 
 from orders.models import IdempotencyKey
-from shop.db_context import customer_transaction
+from shop.db_context import customer_transaction, job_transaction
 from shop.errors import Conflict, InvalidRequest, Unprocessable
 from shop.sql_files import read_sql
 
@@ -22,6 +26,8 @@ from shop.sql_files import read_sql
 # a 500, before this check existed) and no other control character belongs
 # in a key; 255 is the column's length.
 KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,255}")
+# The purge acts as this background job (row-level security, chapter 22).
+PURGE_JOB = "idempotency_key_purge"
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,10 @@ def _answer(existing: IdempotencyKey, fingerprint: str) -> Claim:
             "use a new key for a new request.",
             code="idempotency_key_reused",
         )
-    if existing.status == IdempotencyKey.Status.IN_PROGRESS:
+    if (
+        existing.status == IdempotencyKey.Status.IN_PROGRESS
+        and existing.response_body is None
+    ):
         raise Conflict(
             "A request with this Idempotency-Key is still being processed; "
             "retry in a moment to get its result.",
@@ -118,9 +127,53 @@ def complete(*, customer_id: int, key_id: int, status: int, body: dict) -> None:
             store()
 
 
+def answer_provisionally(*, key_id: int, status: int, body: dict) -> None:
+    """Store an answer to replay while the key's checkout is still unsettled.
+
+    For a payment whose outcome is unknown: the key stays in progress, so
+    recovery still completes it (paid) or frees it (released), and until
+    then a retry gets this answer instead of charging again. Runs in the
+    caller's transaction (checkout's phase 3).
+    """
+    IdempotencyKey.objects.filter(
+        pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
+    ).update(response_status=status, response_body=body)
+
+
 def release(*, customer_id: int, key_id: int) -> None:
     """Forget a claim whose request failed unexpectedly, so a retry can run."""
     with customer_transaction(customer_id):
         IdempotencyKey.objects.filter(
             pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
         ).delete()
+
+
+def idempotency_key_purge(
+    *, older_than: timedelta, batch_size: int = 1000, max_batches: int = 100
+) -> int:
+    """Delete completed keys older than `older_than`, in batches; return how many.
+
+    Each batch is a short transaction of its own, so the purge never holds
+    many row locks or one long snapshot, and a large backlog is worked off
+    across runs: at most `max_batches` batches per call. Keys still in
+    progress are left to checkout and recovery. A client that retries
+    with a purged key makes a new request.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError(
+            "idempotency_key_purge commits per batch: call it outside atomic(), "
+            "or every batch becomes part of one long transaction."
+        )
+    cutoff = timezone.now() - older_than
+    purged = 0
+    for _ in range(max_batches):
+        with job_transaction(PURGE_JOB), connection.cursor() as cursor:
+            cursor.execute(
+                read_sql("orders/sql/queries/idempotency_key_purge_v01.sql"),
+                {"cutoff": cutoff, "batch_size": batch_size},
+            )
+            deleted = cursor.rowcount
+        purged += deleted
+        if deleted < batch_size:
+            break
+    return purged

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import StockLevelFactory
+from tests.orders.gateway import ledger_clear
 
 ADDRESS = {
     "line1": "1 Test Street",
@@ -24,6 +25,12 @@ def client_for(customer):
     client = APIClient()
     client.force_authenticate(customer.user)
     return client
+
+
+@pytest.fixture
+def gateway(transactional_db):
+    """The fake payment gateway with an empty ledger (tests/orders/gateway.py)."""
+    ledger_clear()
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.models import IdempotencyKey, Order
-from orders.tasks import checkout_recover_task
+from orders.tasks import checkout_recover_task, idempotency_key_purge_task
 from shop.celery import app
+from tests.accounts.factories import CustomerFactory
 from tests.dbs import ALL_DATABASES, as_staff
+from tests.orders.test_idempotency_expiry import keys
 from tests.orders.test_plpgsql import interrupted_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 @pytest.fixture
 def worker():
-    if not settings.REDIS_AVAILABLE:
+    if not settings.REDIS_ENABLED:
         pytest.fail(f"Redis does not answer at {settings.REDIS_URL}: start it first")
     app.conf.task_always_eager = False
     try:
@@ -58,3 +60,18 @@ def test_a_worker_releases_a_stale_checkout(worker):
     assert wait_for(released)
     level.refresh_from_db()
     assert level.reserved == 0
+
+
+def test_a_worker_purges_expired_idempotency_keys(worker, settings):
+    customer = CustomerFactory()
+    keys(customer, 3, age=timedelta(hours=2))
+    kept = keys(customer, 1, age=timedelta(minutes=5))
+    settings.IDEMPOTENCY_KEY_RETENTION = 60 * 60
+
+    idempotency_key_purge_task.delay()
+
+    def purged():
+        with as_staff():
+            return list(IdempotencyKey.objects.values_list("pk", flat=True)) == kept
+
+    assert wait_for(purged)

@@ -1,4 +1,4 @@
-"""python manage.py checkout_recover: release stock held by interrupted checkouts."""
+"""python manage.py checkout_recover: settle checkouts interrupted between phases."""
 
 from datetime import timedelta
 
@@ -9,19 +9,24 @@ from orders.services.orders import STALE_CHECKOUT_AFTER
 
 
 class Command(BaseCommand):
-    help = "Fail pending checkouts older than --minutes and release their stock."
+    help = (
+        "Ask the payment gateway about checkouts interrupted between their "
+        "phases, then finish those whose charge was captured and release those "
+        "older than --minutes whose charge was not; make the refunds still owed."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--minutes",
             type=float,
             default=STALE_CHECKOUT_AFTER.total_seconds() / 60,
-            help="how old a pending checkout must be (default: %(default)s)",
+            help="how old a pending checkout must be to be released "
+            "(default: %(default)s)",
         )
         parser.add_argument("--batch-size", type=int, default=100)
 
     def handle(self, *args, minutes, batch_size, **options):
-        released = checkout_recover(
+        settled = checkout_recover(
             older_than=timedelta(minutes=minutes), batch_size=batch_size
         )
-        self.stdout.write(f"released {released} stale checkout(s)")
+        self.stdout.write(f"finished or released {settled} interrupted checkout(s)")

@@ -1,0 +1,1 @@
+DROP TABLE orders_fake_gateway_ledger;

@@ -1,5 +1,6 @@
 """Celery tasks, run by a real worker on the real Redis broker."""
 
+import logging
 import time
 from datetime import timedelta
 
@@ -24,6 +25,11 @@ def worker():
     if not settings.REDIS_ENABLED:
         pytest.fail(f"Redis does not answer at {settings.REDIS_URL}: start it first")
     app.conf.task_always_eager = False
+    # Celery's worker sets up logging for the whole process (the root
+    # logger's level becomes the worker's, ERROR): put it back afterwards,
+    # or later tests that read warnings from the log see none.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     try:
         # A worker thread in this process, consuming from the real broker;
         # its tasks use their own database connections, as in production.
@@ -33,6 +39,8 @@ def worker():
             yield
     finally:
         app.conf.task_always_eager = True
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 def wait_for(condition, timeout=20.0):

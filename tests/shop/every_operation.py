@@ -1,4 +1,5 @@
-"""A valid request to every operation and page, for tests that stop a service.
+"""A valid request to every operation and page: for tests that stop a service,
+and the valid values the hostile-input test varies one at a time.
 
 The operations are shop/api_inventory.py's (the schema, plus the pages
 outside it), so a new endpoint is walked here without anyone listing it;
@@ -7,6 +8,7 @@ an input without a value here fails with a message saying where to add it.
 
 import json
 import uuid
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from rest_framework.authtoken.models import Token
@@ -14,6 +16,7 @@ from rest_framework.test import APIClient
 
 from orders.models import CartItem
 from shop import api_inventory as inventory
+from shop.accounts.models import Customer
 from shop.openapi import CUSTOMER, STAFF
 from tests.accounts.factories import CustomerFactory, UserFactory
 from tests.catalog.factories import (
@@ -29,7 +32,7 @@ from tests.orders.factories import (
     OrderFactory,
 )
 
-WHERE = "tests/shop/every_operation.py:valid_values"
+WHERE = "tests/shop/every_operation.py:valid_inputs"
 PASSWORD = "Sh0p-test-pass"  # UserFactory's
 
 
@@ -37,34 +40,57 @@ def operations():
     return [*inventory.operations(), *inventory.PAGES]
 
 
-def valid_values():
-    """Make the rows; return (values by input name, Authorization by audience,
-    a function that puts the customer's cart line back).
+@dataclass(frozen=True)
+class ValidInputs:
+    """The rows a valid request to every operation needs, and its values."""
 
-    Call the last before each operation, so that a DELETE of the line does
-    not leave checkout with an empty cart.
-    """
+    customer: Customer
+    cart_line: CartItem
+    # A valid value for every input of every operation, by input name.
+    values: inventory.Values
+    # The Authorization header of a request made for each audience.
+    auth: dict
+
+    def refill_cart(self, label=None):
+        """Put the customer's cart line back if a request used it up.
+
+        Call it before each operation, so that a DELETE of the line or a
+        checkout does not leave the next checkout with an empty cart.
+        """
+        with as_staff():
+            CartItem.objects.get_or_create(
+                cart=self.cart_line.cart,
+                variant=self.cart_line.variant,
+                defaults={"quantity": 1},
+            )
+
+
+def valid_inputs() -> ValidInputs:
+    """Make the rows, and the values keyed by input name, never by endpoint."""
     customer = CustomerFactory()
     staff = UserFactory(is_staff=True)
-    level = StockLevelFactory(quantity_on_hand=1_000, warehouse=WarehouseFactory())
+    level = StockLevelFactory(quantity_on_hand=1_000_000, warehouse=WarehouseFactory())
     line = CartItemFactory(cart=CartFactory(customer=customer), variant=level.variant)
     values = inventory.Values(
         WHERE,
         {
-            # The customer's own: the token request logs in, and registering
-            # meets a taken address.
+            # accounts: the customer's own, so that the token request logs in
+            # and a registration meets a taken address (never a new account).
             "email": customer.user.email,
             "password": PASSWORD,
+            # catalog
             "category": CategoryFactory().slug,
             "slug": level.variant.product.slug,
             "sku": level.variant.sku,
-            "variants.sku": lambda _: f"WALK-{uuid.uuid4().hex[:12].upper()}",
+            # A product made by an accepted value needs a SKU of its own.
+            "variants.sku": lambda _: f"VALID-{uuid.uuid4().hex[:12].upper()}",
             "name": "Lamp",
             "description": "Warm.",
             "price": "9.99",
             "stock": 2,
             "warehouse": level.warehouse.code,
             "quantity_on_hand": 7,
+            # cart, checkout, orders
             "item_id": line.pk,
             "quantity": 1,
             "line1": "1 Test Street",
@@ -74,7 +100,9 @@ def valid_values():
             "country": "US",
             "payment_token": "tok_ok",
             "coupon": CouponFactory().code,
+            # Checkout answers a reused key with the stored response.
             "Idempotency-Key": lambda _: str(uuid.uuid4()),
+            # Failed, not pending: a pending order would hold up every checkout.
             "order_id": OrderFactory(customer=customer, status="failed").pk,
         },
     )
@@ -82,14 +110,7 @@ def valid_values():
         CUSTOMER: f"Token {Token.objects.create(user=customer.user).key}",
         STAFF: f"Token {Token.objects.create(user=staff).key}",
     }
-
-    def refill_cart(label=None):
-        with as_staff():
-            CartItem.objects.get_or_create(
-                cart=line.cart, variant=line.variant, defaults={"quantity": 1}
-            )
-
-    return values, auth, refill_cart
+    return ValidInputs(customer=customer, cart_line=line, values=values, auth=auth)
 
 
 def walk(values, auth, before_each=None):
@@ -104,20 +125,26 @@ def walk(values, auth, before_each=None):
         if before_each is not None:
             before_each(operation.label)
         valid = inventory.valid_request(operation, values)
-        headers = {"Authorization": auth.get(operation.audience, ""), **valid.headers}
         answers[operation.label] = client.generic(
-            operation.method,
-            valid.path,
-            json.dumps(valid.body).encode() if valid.body is not None else b"",
-            content_type=valid.content_type,
-            QUERY_STRING=urlencode(valid.query, quote_via=quote, safe=""),
-            **{
-                "HTTP_" + name.upper().replace("-", "_"): value
-                for name, value in headers.items()
-                if value
-            },
+            operation.method, **request_kwargs(valid, auth.get(operation.audience))
         )
     return answers
+
+
+def request_kwargs(valid, authorization=None) -> dict:
+    """APIClient.generic's arguments, but the method, for a valid request."""
+    headers = {"Authorization": authorization or "", **valid.headers}
+    return {
+        "path": valid.path,
+        "data": json.dumps(valid.body).encode() if valid.body is not None else b"",
+        "content_type": valid.content_type,
+        "QUERY_STRING": urlencode(valid.query, quote_via=quote, safe=""),
+        **{
+            "HTTP_" + name.upper().replace("-", "_"): value
+            for name, value in headers.items()
+            if value
+        },
+    }
 
 
 def server_errors(answers, allowed=()):

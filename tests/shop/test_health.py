@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from shop import health
 from tests.accounts.factories import CustomerFactory, UserFactory
 from tests.dbs import ALL_DATABASES
-from tests.shop.every_operation import server_errors, valid_values, walk
+from tests.shop.every_operation import server_errors, valid_inputs, walk
 
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
 
@@ -141,7 +141,8 @@ def test_a_stopped_replica_is_degraded_not_down(
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def test_no_api_operation_uses_the_replica(replica_stopped, monkeypatch):
     """With the standby stopped, everything answers; only /healthz asks it."""
-    values, auth, refill_cart = valid_values()
+    inputs = valid_inputs()
+    values, auth, refill_cart = inputs.values, inputs.auth, inputs.refill_cart
     asked, current = set(), []
 
     for alias in REPLICA_ALIASES:

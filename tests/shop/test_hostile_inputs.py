@@ -15,9 +15,9 @@ unchanged, and no row count changed but in the tables the operation writes
 anyway.
 
 Each hostile request is a valid request with one part replaced. The valid
-values are `values` below, keyed by input name (a body field's dotted path
-first, "variants.sku", then its own name, "sku"), never by endpoint; an
-input with none fails the test and says where to add one.
+values are tests/shop/every_operation.py's, keyed by input name (a body
+field's dotted path first, "variants.sku", then its own name, "sku"), never
+by endpoint; an input with none fails the test and says where to add one.
 
 Rules instead of a list per endpoint:
 
@@ -42,31 +42,17 @@ misbehaved, not only the first.
 """
 
 import json
-import uuid
 from urllib.parse import quote, urlencode
 
 import pytest
 import yaml
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from orders.models import CartItem
 from shop import api_inventory as inventory
-from shop.openapi import CUSTOMER, STAFF
-from tests.accounts.factories import CustomerFactory, UserFactory
-from tests.catalog.factories import (
-    CategoryFactory,
-    StockLevelFactory,
-    WarehouseFactory,
-)
+from shop.openapi import CUSTOMER
 from tests.dbs import ALL_DATABASES, as_staff
-from tests.orders.factories import (
-    CartFactory,
-    CartItemFactory,
-    CouponFactory,
-    OrderFactory,
-)
+from tests.shop.every_operation import PASSWORD, WHERE, valid_inputs
 
 # /healthz reads the replica.
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
@@ -153,74 +139,13 @@ CREDENTIAL_FIELDS = {"password"}
 # What a valid request must not get: its values did not get through.
 REFUSED = {401, 403, 404, 405, 415}
 SENTINEL = "__hostile__"
-PASSWORD = "Sh0p-test-pass"  # UserFactory's
-WHERE = "tests/shop/test_hostile_inputs.py:values"
 
 OPERATIONS = [*inventory.operations(), *inventory.PAGES]
 
 
 @pytest.fixture
-def customer():
-    return CustomerFactory()
-
-
-@pytest.fixture
-def cart_line(customer):
-    """The customer's cart with a line of a SKU that has plenty in stock."""
-    level = StockLevelFactory(quantity_on_hand=1_000_000, warehouse=WarehouseFactory())
-    return CartItemFactory(cart=CartFactory(customer=customer), variant=level.variant)
-
-
-@pytest.fixture
-def values(customer, cart_line):
-    """A valid value for every input of every operation, by input name."""
-    variant = cart_line.variant
-    CouponFactory(code="SAVE10")
-    return inventory.Values(
-        WHERE,
-        {
-            # accounts: the customer's own, so that the token request logs in
-            # and a registration meets a taken address (never a new account).
-            "email": customer.user.email,
-            "password": PASSWORD,
-            # catalog
-            "category": CategoryFactory().slug,
-            "slug": variant.product.slug,
-            "sku": variant.sku,
-            # A product made by an accepted value needs a SKU of its own.
-            "variants.sku": lambda _: f"HOSTILE-{uuid.uuid4().hex[:12].upper()}",
-            "name": "Lamp",
-            "description": "Warm.",
-            "price": "9.99",
-            "stock": 2,
-            "warehouse": WarehouseFactory().code,
-            "quantity_on_hand": 7,
-            # cart, checkout, orders
-            "item_id": cart_line.pk,
-            "quantity": 1,
-            "line1": "1 Test Street",
-            "line2": "Flat 2",
-            "city": "Testville",
-            "postal_code": "12345",
-            "country": "US",
-            "payment_token": "tok_ok",
-            "coupon": "SAVE10",
-            # Checkout answers a reused key with the stored response.
-            "Idempotency-Key": lambda _: str(uuid.uuid4()),
-            # Failed, not pending: a pending order would hold up every checkout.
-            "order_id": OrderFactory(customer=customer, status="failed").pk,
-        },
-    )
-
-
-@pytest.fixture
-def auth(customer):
-    """The Authorization header of a request made for each audience."""
-    staff = UserFactory(is_staff=True)
-    return {
-        CUSTOMER: f"Token {Token.objects.create(user=customer.user).key}",
-        STAFF: f"Token {Token.objects.create(user=staff).key}",
-    }
+def inputs():
+    return valid_inputs()
 
 
 def json_with(body, key, raw):
@@ -358,14 +283,6 @@ def error_body(response):
     return response.json()
 
 
-def refill_cart(cart_line):
-    """Put the customer's line back into the cart if a checkout used it up."""
-    with as_staff():
-        CartItem.objects.get_or_create(
-            cart=cart_line.cart, variant=cart_line.variant, defaults={"quantity": 1}
-        )
-
-
 def operation_case(operation):
     marks = []
     if not operation.safe:
@@ -374,9 +291,8 @@ def operation_case(operation):
 
 
 @pytest.mark.parametrize("operation", [operation_case(op) for op in OPERATIONS])
-def test_hostile_values_never_cause_a_5xx_or_harm_the_database(
-    operation, values, auth, customer, cart_line
-):
+def test_hostile_values_never_cause_a_5xx_or_harm_the_database(operation, inputs):
+    values, auth = inputs.values, inputs.auth
     # Logged in by the Authorization header each request sends (a hostile one
     # included), never by APIClient.credentials(), which would override it.
     client = APIClient(raise_request_exception=False)
@@ -397,7 +313,7 @@ def test_hostile_values_never_cause_a_5xx_or_harm_the_database(
     failures = []
     for sent, in_body, kwargs in hostile_requests(operation, values, authorization):
         if refills and in_body:
-            refill_cart(cart_line)
+            inputs.refill_cart()
         response = client.generic(operation.method, **kwargs)
         if (why := problem(response, operation, in_body)) is not None:
             failures.append(f"{operation.label} {sent}: {why}")
@@ -412,6 +328,6 @@ def test_hostile_values_never_cause_a_5xx_or_harm_the_database(
         f"Hostile requests changed the row counts of {sorted(changed - writes)}, "
         f"which the valid request does not: {before} -> {after}"
     )
-    user = customer.user
+    user = inputs.customer.user
     user.refresh_from_db()
     assert user.check_password(PASSWORD), "the customer's password changed"

@@ -21,6 +21,13 @@ open to anyone.
 The routes are read from the URLconf too: one under /api/ or /healthz that
 is neither in the schema nor in PAGES fails
 `test_every_route_and_method_has_an_expectation`.
+
+The schema's audience comes from the same permission classes it would
+check, so a staff endpoint written with AllowAny by mistake would agree
+with itself. `INTENDED` is the one list a person writes: who each operation
+is for, reviewed with the contract (DESIGN.md's API table). A new operation
+fails `test_the_schema_gives_each_operation_its_intended_audience` until it
+has a line here; the hostile-input test and the sqlmap pass need none.
 """
 
 import pytest
@@ -29,9 +36,11 @@ from rest_framework.test import APIClient
 
 from shop import api_inventory as inventory
 from shop.openapi import ANYONE, CUSTOMER, STAFF
+from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import ProductFactory, StockLevelFactory
 from tests.dbs import ALL_DATABASES
 from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
+from tests.shop.every_operation import request_kwargs, valid_inputs
 
 # /healthz reads the replica.
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
@@ -40,6 +49,44 @@ OK = "allowed"  # neither 401 nor 403 (nor 5xx): the view itself answered
 ANONYMOUS = "anonymous"
 ROLES = (ANONYMOUS, CUSTOMER, STAFF)
 WHERE = "tests/shop/test_permissions.py:path_values"
+
+
+# Who each operation is for, as the contract says. The only list of
+# endpoints in the tests: everything else is read from the schema.
+INTENDED = {
+    "POST /api/v1/auth/register/": ANYONE,
+    "POST /api/v1/auth/token/": ANYONE,
+    "GET /api/v1/categories/": ANYONE,
+    "GET /api/v1/products/": ANYONE,
+    "POST /api/v1/products/": STAFF,
+    "GET /api/v1/products/{slug}/": ANYONE,
+    "GET /api/v1/stock/{sku}/": STAFF,
+    "PATCH /api/v1/stock/{sku}/": STAFF,
+    "GET /api/v1/cart/": CUSTOMER,
+    "POST /api/v1/cart/items/": CUSTOMER,
+    "PATCH /api/v1/cart/items/{item_id}/": CUSTOMER,
+    "DELETE /api/v1/cart/items/{item_id}/": CUSTOMER,
+    "POST /api/v1/checkout/": CUSTOMER,
+    "GET /api/v1/orders/": CUSTOMER,
+    "GET /api/v1/orders/{order_id}/": CUSTOMER,
+    "POST /api/v1/orders/{order_id}/cancel/": CUSTOMER,
+}
+
+
+def test_the_schema_gives_each_operation_its_intended_audience():
+    declared = {op.label: op.audience for op in inventory.operations()}
+    unlisted = sorted(set(declared) - set(INTENDED))
+    assert not unlisted, (
+        f"New operations {unlisted}: write down who each is for in "
+        "tests/shop/test_permissions.py:INTENDED (anyone, customer or staff)."
+    )
+    wrong = {
+        label: f"intended {INTENDED[label]}, the view lets in {audience}"
+        for label, audience in declared.items()
+        if audience != INTENDED[label]
+    }
+    assert not wrong, f"permission classes disagree with the contract: {wrong}"
+    assert not set(INTENDED) - set(declared), "INTENDED lists operations gone"
 
 
 def test_every_route_and_method_has_an_expectation():
@@ -98,6 +145,20 @@ def outcome(status):
     return status if status in (401, 403) else OK
 
 
+# Path parameters that name a customer's own rows: another customer gets a
+# 404 for them, never 403 (which would say the row exists) nor the row.
+OWNED = {"item_id", "order_id"}
+
+
+def owned_operations():
+    return [
+        operation_case(op)
+        for op in inventory.operations()
+        if op.audience == CUSTOMER
+        and OWNED & {i.name for i in op.inputs if i.location == "path"}
+    ]
+
+
 def operation_case(operation):
     # Services that own their transactions (cancelling an order retries its
     # own) refuse to run inside a test's; unsafe methods run as in production.
@@ -123,3 +184,18 @@ def test_each_role_gets_what_the_matrix_says(operation, clients, path_values):
 
     want = {role: expected(operation, role) for role in ROLES}
     assert got == want, f"{operation.method} {path} ({operation.audience}): {got}"
+
+
+@pytest.mark.parametrize("operation", owned_operations())
+def test_another_customers_rows_are_not_found(operation):
+    inputs = valid_inputs()  # the rows of their customer
+    stranger = CustomerFactory().user
+    token = Token.objects.create(user=stranger).key
+    valid = inventory.valid_request(operation, inputs.values)
+
+    response = APIClient().generic(
+        operation.method, **request_kwargs(valid, f"Token {token}")
+    )
+
+    assert response.status_code == 404, (operation.label, response.content[:300])
+    assert response.json()["code"] == "not_found"

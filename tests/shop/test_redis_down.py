@@ -25,7 +25,7 @@ from shop.settings.base import redis_cache
 from tests.catalog.factories import StockLevelFactory
 from tests.dbs import ALL_DATABASES
 from tests.openapi import assert_matches_schema
-from tests.shop.every_operation import server_errors, valid_values, walk
+from tests.shop.every_operation import server_errors, valid_inputs, walk
 
 RATE_LIMITED = ("POST /api/v1/auth/register/", "POST /api/v1/auth/token/")
 CATALOG_READS = (
@@ -133,7 +133,8 @@ def test_the_rate_limits_count_in_the_redis_the_settings_name(own_redis, client)
 
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def test_with_redis_down_no_operation_answers_500(own_redis):
-    values, auth, refill_cart = valid_values()
+    inputs = valid_inputs()
+    values, auth, refill_cart = inputs.values, inputs.auth, inputs.refill_cart
     own_redis.kill()
 
     answers = walk(values, auth, before_each=refill_cart)

@@ -37,8 +37,10 @@ seed: migrate
 
 run: migrate
 	$(PY) manage.py seed --scale $(SCALE) --if-empty
+	@bash scripts/services.sh workers
 	@mkdir -p var/run
-	@echo "serving http://$(HOST):$(PORT)/api/v1/  (Swagger UI: /api/docs/, admin: /admin/; stop: Ctrl-C or make stop)"
+	@echo "serving http://$(HOST):$(PORT)/api/v1/  (Swagger UI: /api/docs/, ReDoc: /api/redoc/, admin: /admin/)"
+	@echo "Ctrl-C stops the web server; make stop stops it all (workers, databases)"
 	@echo $$$$ > var/run/web.pid; exec $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Migrates the development database too, so the labs the docs mention work

@@ -6,7 +6,8 @@
 # local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
 #
 #   scripts/services.sh up       start everything (idempotent, reuses what exists)
-#   scripts/services.sh down     stop what `up` started, by pid
+#   scripts/services.sh workers  a Celery worker and beat, for `make run`
+#   scripts/services.sh down     stop what `up` and `workers` started, by pid
 #   scripts/services.sh status   one line per service
 #
 # Every step is safe to re-run: an existing cluster is started, not rebuilt.
@@ -30,7 +31,8 @@ APP_PASSWORD="${SHOP_APP_PASSWORD:-shop_app}"
 READONLY_PASSWORD="${SHOP_READONLY_PASSWORD:-shop_readonly}"
 LOADER_PASSWORD="${SHOP_LOADER_PASSWORD:-shop_loader}"
 REPLICATOR_PASSWORD="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}"
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Unset: the local Redis. Set empty: no Redis at all (the settings' rule too).
+REDIS_URL="${REDIS_URL-redis://127.0.0.1:6379/0}"
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -327,6 +329,10 @@ redis_host_port() {
 }
 
 ensure_redis() {
+    if [ -z "$REDIS_URL" ]; then
+        say "REDIS_URL is empty: running without Redis (a local-memory cache, eager Celery)"
+        return 0
+    fi
     local host port
     read -r host port < <(redis_host_port)
     [ "$port" = "$host" ] && port=6379
@@ -385,8 +391,54 @@ cmd_up() {
     say "ready: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT, database $DB_NAME"
 }
 
+# Celery for `make run`: a worker, and beat, which sends the periodic tasks
+# (checkout recovery every 5 minutes, the idempotency-key purge hourly).
+# Detached, with pid files, so `down` stops them; started once.
+start_celery() {  # worker | beat
+    local what="$1" pidfile="$VAR/run/celery-$1.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        say "celery $what already running (pid $(cat "$pidfile"))"
+        return 0
+    fi
+    local args=("$what" --detach --pidfile "$pidfile" --loglevel INFO
+        --logfile "$VAR/log/celery-$what.log")
+    if [ "$what" = beat ]; then args+=(--schedule "$VAR/run/celerybeat-schedule"); fi
+    if [ "$what" = worker ]; then args+=(--concurrency 2); fi
+    "$ROOT/.venv/bin/celery" --app shop "${args[@]}"
+    say "celery $what started (log: var/log/celery-$what.log)"
+}
+
+cmd_workers() {
+    if [ -z "$REDIS_URL" ]; then
+        say "REDIS_URL is empty: no Celery worker; tasks run inside the request"
+        return 0
+    fi
+    mkdir -p "$VAR/run" "$VAR/log"
+    start_celery worker
+    start_celery beat
+}
+
+stop_celery() {
+    local what pidfile pid
+    for what in beat worker; do
+        pidfile="$VAR/run/celery-$what.pid"
+        [ -f "$pidfile" ] || continue
+        pid="$(cat "$pidfile")"
+        if kill -0 "$pid" 2>/dev/null; then
+            say "stopping celery $what (pid $pid)"
+            kill -TERM "$pid"
+            # A warm shutdown finishes the task at hand (acks_late requeues
+            # it otherwise); give it a few seconds.
+            for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        fi
+        rm -f "$pidfile"
+    done
+}
+
 cmd_down() {
-    # The web server first: it holds connections to the databases.
+    # The web server and the workers first: they hold connections to the
+    # databases.
+    stop_celery
     if [ -f "$VAR/run/web.pid" ]; then
         local pid; pid="$(cat "$VAR/run/web.pid")"
         if kill -0 "$pid" 2>/dev/null; then
@@ -416,13 +468,24 @@ cmd_status() {
     for d in "$PRIMARY" "$REPLICA"; do
         if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then echo "$(basename "$d"): running"; else echo "$(basename "$d"): stopped"; fi
     done
+    local what pidfile
+    for what in worker beat; do
+        pidfile="$VAR/run/celery-$what.pid"
+        if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            echo "celery $what: running (pid $(cat "$pidfile"))"
+        else
+            echo "celery $what: stopped"
+        fi
+    done
+    if [ -z "$REDIS_URL" ]; then echo "redis: not used (REDIS_URL is empty)"; return 0; fi
     local host port; read -r host port < <(redis_host_port)
     if redis_ping "$host" "$port"; then echo "redis: running at $host:$port"; else echo "redis: not answering at $host:$port"; fi
 }
 
 case "${1:-}" in
     up) cmd_up ;;
+    workers) cmd_workers ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|workers|down|status" >&2; exit 2 ;;
 esac

@@ -7,11 +7,27 @@ historical facts, not data to keep in sync, so they are a deliberate
 departure from third normal form (chapter 03).
 """
 
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def new_payment_reference() -> str:
+    """A fresh reference for an order's charge and refund at the gateway.
+
+    The gateway moves money once per reference, so the reference is what
+    makes a repeated charge or refund of the order safe, and what recovery
+    asks the gateway about. Random, never derived from the order's id: ids
+    start again after `seed --reset` (RESTART IDENTITY) and in every new
+    test database, while the gateway remembers every reference it was ever
+    sent, so `order-<id>` let a new order be "paid" by an old capture.
+    """
+    return str(uuid.uuid4())
 
 
 class Cart(models.Model):
@@ -126,6 +142,16 @@ class Order(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The shop's name for this order's charge and refund at the payment
+    # gateway (see new_payment_reference). The database default covers rows
+    # written by raw SQL (the labs); orders placed before migration 0010 may
+    # keep the `order-<id>` they were charged under.
+    payment_reference = models.CharField(
+        max_length=64,
+        default=new_payment_reference,
+        db_default=RandomUUID(),
+        editable=False,
+    )
 
     class Meta:
         db_table = "orders_order"
@@ -162,6 +188,12 @@ class Order(models.Model):
                 condition=(Q(paid_at__isnull=True) | Q(paid_at__gte=F("created_at")))
                 & (Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=F("paid_at"))),
                 name="orders_order_timestamps_in_order",
+            ),
+            # The gateway moves money once per reference: two orders sharing
+            # one could be paid by each other's capture.
+            models.UniqueConstraint(
+                fields=["payment_reference"],
+                name="orders_order_payment_reference_uniq",
             ),
         ]
         indexes = [
@@ -222,19 +254,9 @@ class OrderLine(models.Model):
         return self.unit_price * self.quantity
 
 
-def payment_reference(order_id: int) -> str:
-    """The shop's reference for an order's charge and refund at the gateway.
-
-    The gateway moves money once per reference, so this is what makes a
-    repeated charge or refund of the order safe, and what recovery asks the
-    gateway about.
-    """
-    return f"order-{order_id}"
-
-
 # A payment row is one of two kinds, told apart by its status (Payment).
 CHARGE_STATUSES = ["unknown", "not_captured", "declined", "captured"]
-REFUND_STATUSES = ["refund_pending", "refunded"]
+REFUND_STATUSES = ["refund_pending", "refunded", "refund_failed"]
 
 
 class Payment(models.Model):
@@ -247,7 +269,7 @@ class Payment(models.Model):
     """
 
     class Status(models.TextChoices):
-        # The charge. The shop's reference for it is `order-<id>`.
+        # The charge, made under the order's payment_reference.
         UNKNOWN = "unknown"  # the gateway did not answer: it may have captured
         NOT_CAPTURED = "not_captured"  # asked by reference: no charge there
         DECLINED = "declined"
@@ -257,12 +279,22 @@ class Payment(models.Model):
         # crash before the gateway call cannot lose it; recovery retries it.
         REFUND_PENDING = "refund_pending"
         REFUNDED = "refunded"  # gateway_reference is the refund's own id
+        # The gateway refused the refund (nothing captured under the
+        # reference, or less than owed): final, never retried, for staff to
+        # settle by hand (orders/admin.py lists them).
+        REFUND_FAILED = "refund_failed"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(**MONEY)
     status = models.CharField(max_length=16)
     gateway_reference = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # When recovery last asked the gateway about this charge, and how many
+    # times it has: each ask waits twice as long as the one before, up to a
+    # cap (orders/services/orders.py:checkout_recover), so an order whose
+    # answer stays in doubt costs a few lookups a day, not one per run.
+    gateway_asked_at = models.DateTimeField(null=True, blank=True)
+    gateway_asks = models.IntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "orders_payment"
@@ -274,6 +306,10 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=Q(amount__gte=0), name="orders_payment_amount_non_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(gateway_asks__gte=0),
+                name="orders_payment_gateway_asks_non_negative",
+            ),
             # One charge per order, as the gateway captures at most once per
             # reference; checkout and recovery write it with ON CONFLICT.
             models.UniqueConstraint(
@@ -282,7 +318,8 @@ class Payment(models.Model):
                 name="orders_payment_one_charge_per_order",
             ),
             # One refund per order: a cancel retried, or recovery and a
-            # request both seeing it owed, can never refund twice.
+            # request both seeing it owed, can never refund twice; and a
+            # refund the gateway refused is not owed again.
             models.UniqueConstraint(
                 fields=["order"],
                 condition=Q(status__in=REFUND_STATUSES),

@@ -1,6 +1,7 @@
 """A fake payment gateway with the shape of a real one.
 
-Three calls, each keyed by the shop's reference for the order (`order-<id>`):
+Three calls, each keyed by the shop's reference for the order (a random one
+per order, orders/models.py:new_payment_reference):
 
     charge(token=, amount=, reference=)   capture the amount, or decline it
     charge_status(reference=)             captured / declined / not_found
@@ -39,8 +40,10 @@ a call to a remote gateway would not be.
 
 `PAYMENT_GATEWAY_DELAY` (seconds) makes every call slow, so tests can show
 that no row lock is held while the shop waits for the gateway.
-`PAYMENT_GATEWAY_HOOK` (tests only) is called with the token inside
-charge(), before anything is captured.
+`PAYMENT_GATEWAY_HOOK` (tests only) is called with a GatewayCall at the
+start of every call (charge, charge_status, refund), before the gateway
+does anything: tests count the shop's calls with it, and hold a call inside
+the gateway while something else happens.
 """
 
 import time
@@ -124,6 +127,26 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class GatewayCall:
+    """One call the shop made, as PAYMENT_GATEWAY_HOOK sees it."""
+
+    name: str  # "charge", "charge_status" or "refund"
+    reference: str
+    token: str | None = None  # the card token, for a charge
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A charge or refund made before the gateway kept its ledger (the seed)."""
+
+    kind: str  # "charge" or "refund"
+    reference: str
+    outcome: str  # "captured" or "declined" for a charge, "refunded"
+    amount: Decimal
+    gateway_reference: str
+
+
+@dataclass(frozen=True)
 class _Entry:
     outcome: str
     amount: Decimal
@@ -133,11 +156,7 @@ class _Entry:
 
 def charge(*, token: str, amount: Decimal, reference: str) -> ChargeResult:
     """Charge `amount` to the card behind `token`, once per `reference`."""
-    _refuse_in_transaction("charge")
-    _wait()
-    hook = getattr(settings, "PAYMENT_GATEWAY_HOOK", None)
-    if hook is not None:
-        hook(token)  # tests: hold a call inside the gateway until they say so
+    _enter(GatewayCall("charge", reference, token))
     mode = MODES.get(token, DECLINE)
     if mode == FAIL_BEFORE_CAPTURE:
         raise GatewayUnavailable(
@@ -168,8 +187,7 @@ def charge(*, token: str, amount: Decimal, reference: str) -> ChargeResult:
 
 def charge_status(*, reference: str) -> ChargeLookup:
     """What happened to the charge made with `reference`, if any."""
-    _refuse_in_transaction("charge_status")
-    _wait()
+    _enter(GatewayCall("charge_status", reference))
     entry = _get(kind="charge", reference=reference)
     if entry is None:
         return ChargeLookup(status=ChargeStatus.NOT_FOUND)
@@ -182,8 +200,7 @@ def charge_status(*, reference: str) -> ChargeLookup:
 
 def refund(*, reference: str, amount: Decimal) -> RefundResult:
     """Give back `amount` of the charge made with `reference`, once per reference."""
-    _refuse_in_transaction("refund")
-    _wait()
+    _enter(GatewayCall("refund", reference))
     charged = _get(kind="charge", reference=reference)
     if charged is None or charged.outcome != "captured":
         raise GatewayRefused(f"nothing was captured under {reference!r} to refund")
@@ -205,6 +222,41 @@ def refund(*, reference: str, amount: Decimal) -> RefundResult:
             "mode tok_refund_timeout); repeat it to learn its id"
         )
     return RefundResult(reference=entry.gateway_reference, amount=entry.amount)
+
+
+def history_record(entries) -> int:
+    """File charges and refunds the gateway made before it kept a ledger.
+
+    For the seed's order history, which stands for money taken long ago: a
+    real gateway would know it, and refunds of it would be refused without
+    it. One transaction on the gateway's own connection (never the
+    caller's), all or nothing; an entry the gateway already holds for the
+    same kind and reference is kept as it is (a repeated seed). Returns how
+    many entries were new.
+    """
+    with _ledger() as cursor, cursor.connection.transaction():
+        cursor.execute(read_sql(f"{SQL}/history_table_v01.sql"))
+        with cursor.copy(read_sql(f"{SQL}/history_copy_v01.sql")) as copy:
+            for entry in entries:
+                copy.write_row(
+                    (
+                        entry.kind,
+                        entry.reference,
+                        entry.outcome,
+                        entry.amount,
+                        entry.gateway_reference,
+                    )
+                )
+        cursor.execute(read_sql(f"{SQL}/history_record_v01.sql"))
+        return cursor.rowcount
+
+
+def _enter(call: GatewayCall) -> None:
+    _refuse_in_transaction(call.name)
+    _wait()
+    hook = getattr(settings, "PAYMENT_GATEWAY_HOOK", None)
+    if hook is not None:
+        hook(call)  # tests: count calls, hold one inside the gateway
 
 
 def _refuse_in_transaction(call: str) -> None:

@@ -1,5 +1,7 @@
 """Celery tasks for orders."""
 
+import logging
+from dataclasses import asdict
 from datetime import timedelta
 
 from celery import shared_task
@@ -7,16 +9,22 @@ from django.conf import settings
 
 from orders.services import checkout_recover, idempotency_key_purge
 
+log = logging.getLogger(__name__)
+
 
 @shared_task(acks_late=True)
-def checkout_recover_task() -> int:
+def checkout_recover_task() -> dict:
     """Periodic: settle checkouts interrupted between phases, and owed refunds.
 
     Idempotent: the gateway answers by reference and refunds once per
     reference, and every write is conditional, so a second run (or two at
-    once) finds nothing left to do.
+    once) finds nothing left to do. Returns the run's report; what failed is
+    logged as an error too, and the next run (5 minutes) tries it again.
     """
-    return checkout_recover()
+    report = checkout_recover()
+    if report.failures:
+        log.error("checkout recovery left failures: %s", report.failures)
+    return {**asdict(report), "settled": report.settled}
 
 
 @shared_task(acks_late=True)

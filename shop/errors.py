@@ -7,12 +7,17 @@ decides the status, so a client can branch on `code` and show `detail` to a
 person.
 """
 
+import sys
+
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from shop.db_retry import BUSY_SQLSTATES, sqlstate
 
 
 class ApplicationError(Exception):
@@ -109,10 +114,6 @@ def _first_message(detail):
 
 def _busy(exc):
     """Lock timeouts, statement timeouts and exhausted retries: 503, try again."""
-    from django.db import OperationalError
-
-    from shop.db_retry import BUSY_SQLSTATES, sqlstate
-
     if isinstance(exc, OperationalError) and sqlstate(exc) in BUSY_SQLSTATES:
         return ServiceUnavailable(
             "The shop is busy with this item right now; try again in a moment.",
@@ -128,12 +129,12 @@ def _busy(exc):
 DATABASE_DOWN_SQLSTATES = {"57P01", "57P02", "57P03"}
 
 
-def _database_down(exc):
-    """The database does not answer: a 503 that says so, not a 500."""
-    from django.db import InterfaceError, OperationalError
+def database_down(exc):
+    """The database does not answer: a 503 that says so, not a 500.
 
-    from shop.db_retry import sqlstate
-
+    Return `exc` itself when it is something else. The API's handler below
+    and, outside DRF (the admin, the login pages), shop/middleware.py use it.
+    """
     if not isinstance(exc, OperationalError | InterfaceError):
         return exc
     state = sqlstate(exc)
@@ -160,7 +161,7 @@ def _as_api_exception(exc):
 
 
 def api_exception_handler(exc, context):
-    exc = _as_api_exception(_database_down(_busy(exc)))
+    exc = _as_api_exception(database_down(_busy(exc)))
     if isinstance(exc, ApplicationError):
         status_code, body = error_status_and_body(exc)
         headers = {"Retry-After": "1"} if _retry_later(status_code, body) else {}
@@ -206,7 +207,25 @@ def not_found(request, exception=None):
     )
 
 
+def unavailable_response(exc) -> JsonResponse | None:
+    """The API's 503 for a database that is down or busy, else None.
+
+    For pages outside DRF (the admin, the login forms) and handler500, so a
+    database outage is a 503 that says so wherever it surfaces.
+    """
+    error = database_down(_busy(exc))
+    if not isinstance(error, ServiceUnavailable):
+        return None
+    status, body = error_status_and_body(error)
+    return JsonResponse(body, status=status, headers={"Retry-After": "1"})
+
+
 def server_error(request):
+    # Django calls handler500 inside its `except` block: an error raised in
+    # a middleware's own hook (the session saved after the view) reaches
+    # no process_exception, only this.
+    if (response := unavailable_response(sys.exc_info()[1])) is not None:
+        return response
     return JsonResponse(
         {
             "code": "server_error",
@@ -214,3 +233,19 @@ def server_error(request):
         },
         status=500,
     )
+
+
+# --- Successful outcomes ---------------------------------------------------
+# A service that stores its answer before the response exists (checkout,
+# which keeps the response with its idempotency key to replay it) needs the
+# status of a success too. It comes from here, beside STATUS_OF_KIND, so
+# that one module decides every status the API answers with.
+STATUS_OF_SUCCESS = {
+    "ok": status.HTTP_200_OK,
+    "created": status.HTTP_201_CREATED,
+}
+
+
+def success_status(outcome: str) -> int:
+    """The status a successful outcome answers with ("created": 201)."""
+    return STATUS_OF_SUCCESS[outcome]

@@ -16,7 +16,13 @@ from orders.api.serializers import (
 )
 from orders.services.idempotency import KEY_FORMAT
 from shop.db_context import customer_transaction
-from shop.errors import InvalidRequest, NotFound
+from shop.errors import (
+    ApplicationError,
+    InvalidRequest,
+    NotFound,
+    error_status_and_body,
+    success_status,
+)
 from shop.openapi import error_response
 from shop.pagination import SafeCursorPagination
 
@@ -116,8 +122,10 @@ answer is 400 `cart_empty`.
 
 A payment gateway that does not answer (an error, a timeout) leaves the
 outcome unknown: 503 `payment_pending` with the `order_id`. The order stays
-pending with its items reserved while the shop asks the gateway by the
-order's reference, within minutes. If the card was charged, the order
+pending with its items reserved until the shop's recovery has asked the
+gateway by the order's reference: it runs every 5 minutes on the Celery beat
+schedule (or at once: `python manage.py checkout_recover`), and asks about a
+checkout once it is a minute old. If the card was charged, the order
 becomes paid and the same key then answers 201; if not, the order fails,
 its items are released and the same key starts a new checkout. Meanwhile
 the same key replays the 503, a new key gets 409 `checkout_in_progress`,
@@ -125,8 +133,10 @@ and `GET /api/v1/orders/{order_id}/` shows the order's status. A charge that
 reaches the gateway after its checkout was released is refunded
 (409 `checkout_expired`)."""
 
-# Recovery finishes a checkout whose charge was captured a minute after its
-# answer was lost (orders/services/orders.py:CAPTURED_UNSETTLED_AFTER).
+# Recovery asks about a checkout at its first run (every 5 minutes) once the
+# checkout is a minute old (orders/services/orders.py:
+# CAPTURED_UNSETTLED_AFTER): polling once a minute sees the outcome within a
+# minute of it, without a retry per second until then.
 PAYMENT_PENDING_RETRY_AFTER = "60"
 
 
@@ -195,7 +205,7 @@ class CheckoutApi(APIView):
         data = CheckoutInput(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
-        result = services.checkout(
+        outcome = services.checkout(
             customer_id=customer_id(request),
             key=key,
             address=services.ShippingAddress(**body["shipping_address"]),
@@ -203,10 +213,20 @@ class CheckoutApi(APIView):
             coupon_code=body.get("coupon"),
             fingerprint=services.request_fingerprint(request.data),
         )
+        status_code, body = _checkout_response(outcome)
         headers = None
-        if result.body.get("code") == "payment_pending":
+        if body.get("code") == "payment_pending":
             headers = {"Retry-After": PAYMENT_PENDING_RETRY_AFTER}
-        return Response(result.body, status=result.status, headers=headers)
+        return Response(body, status=status_code, headers=headers)
+
+
+def _checkout_response(outcome: services.CheckoutOutcome) -> tuple[int, dict]:
+    """The status and body of a checkout outcome, as the key stored them."""
+    if isinstance(outcome, services.Replay):
+        return outcome.status, outcome.body
+    if isinstance(outcome, ApplicationError):
+        return error_status_and_body(outcome)
+    return success_status("created"), outcome.body
 
 
 class OrderCursorPagination(SafeCursorPagination):

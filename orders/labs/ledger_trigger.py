@@ -212,7 +212,7 @@ def ledger_trigger(n: Narrator) -> None:
             PAYMENT_NOT_CAPTURED_SQL,
             [order],
             cursor=setup,
-            label="recovery asked the gateway: no charge under order-<id>",
+            label="recovery asked the gateway: no charge under the order's reference",
         )
         n.say(
             "    -- the cut-off below is 2000-01-01, so only the lab's order from\n"

@@ -5,6 +5,16 @@ grow with created_at as a live shop's do, and each is settled as checkout
 and cancel would have left it: paid with a captured payment, failed with a
 declined one, or cancelled with a capture and a refund.
 
+The fake payment gateway is told about that history too (its ledger, see
+orders/payments.py:history_record): a real gateway would remember the
+money it took, and without it the refund of a cancelled seeded order is
+refused. It is told through its own connection, as the app's role: the
+ledger stands for another company's database, so the loader, whose grants
+are exactly the tables the phase fills, is given none on it. That write
+commits before the phase does; if the phase then fails and rolls back, the
+gateway remembers charges under references no order has, which nothing
+ever asks about, and a rerun of the same seed files the same entries again.
+
 Historical orders leave stock alone. The stock levels the catalogue phase
 wrote are today's, after every past sale; taking these sales off them again
 would count each sale twice. So this phase never touches catalog_stock_level
@@ -12,9 +22,11 @@ and the stock ledger (fed by a trigger on that table) gets no rows from it.
 """
 
 import random
+import uuid
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
+from orders import payments
 from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
 from shop.seeding.copy import CopyWriter
 from shop.seeding.determinism import money
@@ -35,13 +47,18 @@ ORDERS_PER_BATCH = 20_000
 ORDER_FIELDS = ("id", "customer", "status", "subtotal", "discount", "total")
 ORDER_FIELDS += ("coupon", "ship_line1", "ship_line2", "ship_city")
 ORDER_FIELDS += ("ship_postal_code", "ship_country", "created_at", "updated_at")
-ORDER_FIELDS += ("paid_at", "cancelled_at")
+ORDER_FIELDS += ("paid_at", "cancelled_at", "payment_reference")
 LINE_FIELDS = ("order", "variant", "warehouse", "sku", "product_name")
 LINE_FIELDS += ("unit_price", "quantity")
 PAYMENT_FIELDS = ("order", "amount", "status", "gateway_reference", "created_at")
 COUPON_FIELDS = ("id", "code", "percent_off", "valid_from", "valid_until")
 COUPON_FIELDS += ("usage_limit", "times_used", "is_active")
 REDEMPTION_FIELDS = ("coupon", "order", "customer", "created_at")
+# Seeded orders' payment references are derived from their charge's gateway
+# id, itself drawn from the phase's generator: the same seed gives the same
+# pairs (so a reseed refiles entries the gateway holds already), and no
+# extra draw shifts the rows drawn after it.
+SEEDED_REFERENCES = uuid.uuid5(uuid.NAMESPACE_URL, "shop:seeded-payment-references")
 
 
 def orders_row_count(plan: Plan) -> int:
@@ -84,6 +101,7 @@ def seed_orders(
             writer.copy(Order, ORDER_FIELDS, history.orders)
             writer.copy(Payment, PAYMENT_FIELDS, history.payments)
             writer.copy(CouponRedemption, REDEMPTION_FIELDS, history.redemptions)
+            payments.history_record(history.ledger)
     # Last, when every use is counted.
     writer.expect_more_rows(len(COUPONS))
     writer.copy(Coupon, COUPON_FIELDS, history.coupon_rows())
@@ -100,10 +118,13 @@ class _History:
         self.redeemed: set[tuple[int, int]] = set()  # (coupon, customer)
         self.has_ordered: set[int] = set()
         self.orders, self.payments, self.redemptions = [], [], []
+        self.ledger: list[payments.HistoryEntry] = []
 
     def draw(self, order_ids, moments, statuses) -> Iterator[tuple]:
-        """Yield the batch's lines; keep its orders, payments and redemptions."""
+        """Yield the batch's lines; keep its orders, payments and redemptions,
+        and the gateway's record of their charges and refunds."""
         self.orders, self.payments, self.redemptions = [], [], []
+        self.ledger = []
         catalog = self.catalog
         for order_id, moment, status in zip(order_ids, moments, statuses, strict=True):
             subtotal = 0
@@ -151,6 +172,7 @@ class _History:
         total = money(subtotal - discount)
         settled = moment + rng.randint(2, 90)  # when the gateway answered
         reference = f"fake_{rng.getrandbits(64):016x}"
+        payment_reference = str(uuid.uuid5(SEEDED_REFERENCES, reference))
         paid_at = cancelled_at = None
         updated = settled
         if status == "failed":
@@ -158,12 +180,27 @@ class _History:
         else:
             paid_at = at(settled)
             self.payments.append((order_id, total, "captured", reference, paid_at))
+            self.ledger.append(
+                payments.HistoryEntry(
+                    "charge", payment_reference, "captured", total, reference
+                )
+            )
         if status == "cancelled":
             updated = settled + rng.randint(1_800, min(14 * DAY, -settled - 60))
             cancelled_at = at(updated)
-            # Seeded history never went through the fake gateway, so its
-            # refunds carry no gateway reference.
+            # The shop's record of a seeded refund carries no gateway id, as
+            # for a refund made before the shop recorded them; the gateway
+            # knows it under one derived from the charge's.
             self.payments.append((order_id, total, "refunded", "", cancelled_at))
+            self.ledger.append(
+                payments.HistoryEntry(
+                    "refund",
+                    payment_reference,
+                    "refunded",
+                    total,
+                    f"fake_re_{reference.removeprefix('fake_')}",
+                )
+            )
         if coupon is not None and status != "failed":
             self.redemptions.append(
                 (self.coupon_ids[coupon], order_id, customers.ids[customer], at(moment))
@@ -182,6 +219,7 @@ class _History:
                 at(updated),
                 paid_at,
                 cancelled_at,
+                payment_reference,
             )
         )
         self.has_ordered.add(customer)

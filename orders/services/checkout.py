@@ -18,29 +18,38 @@ A crash between phases leaves a pending order holding reserved stock; the
 releases it once the gateway says it was not. A capture that arrives for an
 order already released is refunded (orders/services/refunds.py). See
 docs/chapters/10-transactions.md.
+
+checkout() returns an outcome, never an HTTP status: the placed order
+(OrderPlaced), the ApplicationError that refused it (returned, since the
+refusal was stored with the key, or a release committed with it), or the
+Replay of the answer stored with the key. shop/errors.py alone maps an
+outcome to a status, both for the response stored with the key and for the
+one sent.
 """
 
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, transaction
+import psycopg
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from orders import locks, payments
-from orders.models import (
-    CartItem,
-    Coupon,
-    CouponRedemption,
-    Order,
-    OrderLine,
-    Payment,
-    payment_reference,
+from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine, Payment
+from orders.services import refunds
+from orders.services.idempotency import (
+    Replay,
+    idempotency_key_answer_provisionally,
+    idempotency_key_claim,
+    idempotency_key_complete,
+    idempotency_key_link_order,
+    idempotency_key_reject,
+    idempotency_key_release,
+    idempotency_key_stored,
 )
-from orders.services import idempotency, refunds
 from orders.services.settle import (
-    ORDER_PLACED,
     ChargeOutcome,
     order_body,
     order_settle,
@@ -55,6 +64,7 @@ from shop.errors import (
     InvalidRequest,
     ServiceUnavailable,
     error_status_and_body,
+    success_status,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,10 @@ MAX_ORDER_TOTAL = Decimal("9999999999.99")
 # stock row is retried instead of failing the request.
 SETTLE_LOCK_TIMEOUT = "5s"
 SETTLE_ATTEMPTS = 4
+# Refusals that mean "wait and retry", not an outcome of this key's
+# checkout: the key is released instead of stored, so the same key works
+# once the other checkout is done.
+RETRY_LATER = {"checkout_in_progress"}
 
 
 @dataclass(frozen=True)
@@ -77,15 +91,14 @@ class ShippingAddress:
 
 
 @dataclass(frozen=True)
-class CheckoutResult:
-    """The response stored with the idempotency key, replayed to every retry.
+class OrderPlaced:
+    """Checkout's success: the placed order, as its 201 body shows it."""
 
-    A status and a body because that is what the contract replays; the
-    status of a rejection comes from shop/errors.py's one mapping.
-    """
-
-    status: int
     body: dict
+
+
+# What a checkout comes to; see the module's docstring.
+CheckoutOutcome = OrderPlaced | ApplicationError | Replay
 
 
 def checkout(
@@ -96,29 +109,39 @@ def checkout(
     payment_token: str,
     coupon_code: str | None,
     fingerprint: str,
-) -> CheckoutResult:
+) -> CheckoutOutcome:
     """Place an order from the customer's cart and pay for it, at most once per key."""
-    claim = idempotency.claim(customer_id=customer_id, key=key, fingerprint=fingerprint)
+    claim = idempotency_key_claim(
+        customer_id=customer_id, key=key, fingerprint=fingerprint
+    )
     if claim.replay is not None:
-        return CheckoutResult(claim.replay.status, claim.replay.body)
+        return claim.replay
     try:
         placed = retry_on_conflict(
             lambda: _reserve(customer_id, claim.key_id, address, coupon_code)
         )
     except ApplicationError as rejection:
-        # A business outcome (empty cart, short stock): it ends this key's
-        # checkout, so it is stored and replayed like a success.
-        status, body = error_status_and_body(rejection)
-        idempotency.complete(
-            customer_id=customer_id, key_id=claim.key_id, status=status, body=body
-        )
-        return CheckoutResult(status, body)
+        if rejection.code in RETRY_LATER:
+            idempotency_key_release(customer_id=customer_id, key_id=claim.key_id)
+        else:
+            # A business outcome (empty cart, short stock): it ends this
+            # key's checkout, so it is stored and replayed like a success.
+            idempotency_key_reject(
+                customer_id=customer_id, key_id=claim.key_id, rejection=rejection
+            )
+        return rejection
     except BaseException:
         # Unexpected: nothing was stored, so free the key for a retry.
-        idempotency.release(customer_id=customer_id, key_id=claim.key_id)
+        idempotency_key_release(customer_id=customer_id, key_id=claim.key_id)
         raise
 
     # Phase 2: outside any transaction; charge() refuses to run inside one.
+    # The pooled connection goes back to the pool while the gateway answers:
+    # held through the call, ten slow charges would empty a pool of ten, and
+    # every other request, catalogue reads included, would wait for a
+    # connection and answer 503. _record and _settle borrow a checked one.
+    if not connection.in_atomic_block:
+        connection.close()
     outcome = _charge(placed.order, payment_token)
     # The gateway's answer is written down at once, in a short transaction
     # that locks the order but no stock: whatever happens to phase 3, a
@@ -139,20 +162,30 @@ def checkout(
         # After phase 3's COMMIT, which wrote the refund down as owed: if the
         # gateway does not answer now, recovery makes it later.
         refunds.payment_refund(order_id=placed.order.pk, customer_id=customer_id)
-    return settled.result
+    return settled.outcome
 
 
 def _charge(order: Order, token: str) -> ChargeOutcome:
     try:
         result = payments.charge(
-            token=token, amount=order.total, reference=payment_reference(order.pk)
+            token=token, amount=order.total, reference=order.payment_reference
         )
-    except payments.PaymentCalledInTransaction:
-        raise
-    except Exception:
-        # No answer (down, timed out, cut off): the charge may have gone
-        # through, so this is not a decline. The order keeps its stock and
-        # recovery asks the gateway by the order's reference.
+    except payments.GatewayRefused:
+        # An answer, not a silence: the gateway will not take this charge
+        # (its reference was already charged another amount). Nothing was
+        # captured by this call, so the order fails like a declined card,
+        # and retrying would be refused again.
+        log.warning("the gateway refused the charge of order %s", order.pk)
+        return ChargeOutcome(Payment.Status.DECLINED)
+    except (payments.GatewayError, psycopg.Error, OSError):
+        # No answer: the gateway's own timeout or outage (GatewayError), the
+        # fake gateway's store failing mid-call (psycopg.Error, what a real
+        # gateway's server failing looks like from here), or the connection
+        # to it cut (OSError: ConnectionError, TimeoutError). The charge may
+        # have gone through, so this is not a decline: the order keeps its
+        # stock and recovery asks the gateway by the order's reference.
+        # Anything else is a bug in the shop, not an answer from the
+        # gateway: it propagates, and recovery still settles the order.
         log.exception("payment gateway gave no answer for order %s", order.pk)
         return ChargeOutcome(Payment.Status.UNKNOWN)
     status = Payment.Status.CAPTURED if result.approved else Payment.Status.DECLINED
@@ -232,7 +265,7 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
         coupon_note = None
         if coupon_code:
             coupon_note = _redeem_coupon(order, customer_id, coupon_code)
-        idempotency.link_order(key_id=key_id, order_id=order.pk)
+        idempotency_key_link_order(key_id=key_id, order_id=order.pk)
     return _Placed(order=order, lines=lines, coupon_note=coupon_note)
 
 
@@ -327,7 +360,7 @@ def _redeem_coupon(order, customer_id, code) -> str | None:
 
 @dataclass(frozen=True)
 class _Settled:
-    result: CheckoutResult
+    outcome: CheckoutOutcome
     refund_owed: bool = False
 
 
@@ -337,10 +370,12 @@ def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Se
     refund_owed = False
     with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
         order = locks.order_lock(order_id=placed.order.pk)
-        if order.status == Order.Status.PAID:
-            # Recovery learnt of the capture first and finished the order.
+        if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
+            # Recovery learnt of the capture first and finished the order,
+            # and the customer may have cancelled it since: the checkout
+            # placed it all the same, and recovery stored that answer.
             lines = order.lines.order_by("variant_id")
-            status, body = ORDER_PLACED, order_body(order, lines)
+            result = OrderPlaced(order_body(order, lines, placed.coupon_note))
         elif order.status != Order.Status.PENDING:
             # Recovery released this order while the gateway was answering.
             # A capture that came too late is given back: owed here, in the
@@ -348,21 +383,32 @@ def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Se
             if captured:
                 refunds.refund_owe(order_id=order.pk, amount=order.total)
                 refund_owed = True
-            status, body = error_status_and_body(_expired(order, outcome))
+            result = _expired(order, outcome)
         elif outcome.status == Payment.Status.UNKNOWN:
             # The order keeps its reservation until recovery has asked the
             # gateway; a retry with this key gets this answer meanwhile.
-            status, body = error_status_and_body(_payment_pending(order))
-            idempotency.answer_provisionally(key_id=key_id, status=status, body=body)
-            return _Settled(CheckoutResult(status, body))
-        else:
-            status, body = order_settle(
-                order, approved=captured, note=placed.coupon_note
+            pending = _payment_pending(order)
+            status, body = error_status_and_body(pending)
+            idempotency_key_answer_provisionally(
+                key_id=key_id, status=status, body=body
             )
-        idempotency.complete(
-            customer_id=customer_id, key_id=key_id, status=status, body=body
-        )
-    return _Settled(CheckoutResult(status, body), refund_owed=refund_owed)
+            return _Settled(pending)
+        else:
+            settled = order_settle(order, approved=captured, note=placed.coupon_note)
+            result = OrderPlaced(settled) if isinstance(settled, dict) else settled
+        status, body = _response_of(result)
+        if not idempotency_key_complete(key_id=key_id, status=status, body=body):
+            # Already answered (recovery finished the order first): every
+            # answer to this key is the one stored with it.
+            result = idempotency_key_stored(key_id=key_id) or result
+    return _Settled(result, refund_owed=refund_owed)
+
+
+def _response_of(result: OrderPlaced | ApplicationError) -> tuple[int, dict]:
+    """The response stored with the key, its status from shop/errors.py."""
+    if isinstance(result, OrderPlaced):
+        return success_status("created"), result.body
+    return error_status_and_body(result)
 
 
 def _expired(order: Order, outcome: ChargeOutcome) -> Conflict:
@@ -388,8 +434,10 @@ def _payment_pending(order: Order) -> ServiceUnavailable:
     return ServiceUnavailable(
         "The payment gateway did not answer, so whether the card was charged "
         "is not known yet. The order stays pending, its items reserved, until "
-        "the shop has asked the gateway (within minutes); GET /api/v1/orders/"
-        f"{order.pk}/ shows the outcome. Retrying with the same "
+        "the shop's recovery has asked the gateway: it runs every 5 minutes "
+        "on the Celery beat schedule, or at once with `python manage.py "
+        f"checkout_recover`. GET /api/v1/orders/{order.pk}/ shows the "
+        "outcome. Retrying with the same "
         "Idempotency-Key and body is safe: it gets this answer until then, and "
         "afterwards the paid order, or a new checkout if the card was not "
         "charged. Nothing is charged twice.",

@@ -6,6 +6,12 @@ same key, same body, payment not
 same key, other body              -> 422 idempotency_key_reused
 same key, first still running     -> 409 idempotency_key_in_use
 key purged after the retention    -> a new request like any other
+
+The caller owns the transaction: idempotency_key_link_order,
+idempotency_key_complete and idempotency_key_answer_provisionally run in
+the one their caller opened (checkout's phases, recovery), and refuse to
+run outside one; idempotency_key_claim, idempotency_key_reject and
+idempotency_key_release always open their own.
 """
 
 import hashlib
@@ -19,7 +25,13 @@ from django.utils import timezone
 
 from orders.models import IdempotencyKey
 from shop.db_context import customer_transaction, job_transaction
-from shop.errors import Conflict, InvalidRequest, Unprocessable
+from shop.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidRequest,
+    Unprocessable,
+    error_status_and_body,
+)
 from shop.sql_files import read_sql
 
 # Printable ASCII, as a UUID is: PostgreSQL text cannot hold NUL (a DataError,
@@ -48,7 +60,7 @@ def request_fingerprint(payload) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
+def idempotency_key_claim(*, customer_id: int, key: str, fingerprint: str) -> Claim:
     """Claim `key` for a new checkout, or return the finished response to replay."""
     if not KEY_FORMAT.fullmatch(key):
         raise InvalidRequest(
@@ -101,33 +113,61 @@ def _answer(existing: IdempotencyKey, fingerprint: str) -> Claim:
     )
 
 
-def link_order(*, key_id: int, order_id: int) -> None:
+def idempotency_key_link_order(*, key_id: int, order_id: int) -> None:
+    """Point the key at the order its checkout placed, in the caller's transaction."""
+    _refuse_outside_transaction("idempotency_key_link_order")
     IdempotencyKey.objects.filter(pk=key_id).update(order_id=order_id)
 
 
-def complete(*, customer_id: int, key_id: int, status: int, body: dict) -> None:
-    """Store the final response; later requests with the key replay it.
+def idempotency_key_complete(*, key_id: int, status: int, body: dict) -> bool:
+    """Store the final response, in the caller's transaction; False if already final.
 
-    Inside checkout's phase 3 it joins that transaction, so the order's
-    outcome and the stored response commit together or not at all.
+    Checkout's phase 3 and recovery call it inside the transaction that
+    settled the order, so the order's outcome and the stored response
+    commit together or not at all. A completed key is never overwritten: a
+    late phase 3 leaves the answer recovery stored before it.
     """
-
-    def store():
-        IdempotencyKey.objects.filter(pk=key_id).update(
+    _refuse_outside_transaction("idempotency_key_complete")
+    return bool(
+        IdempotencyKey.objects.filter(
+            pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
+        ).update(
             status=IdempotencyKey.Status.COMPLETED,
             response_status=status,
             response_body=body,
             updated_at=timezone.now(),
         )
-
-    if connection.in_atomic_block:
-        store()
-    else:
-        with customer_transaction(customer_id):
-            store()
+    )
 
 
-def answer_provisionally(*, key_id: int, status: int, body: dict) -> None:
+def idempotency_key_reject(
+    *, customer_id: int, key_id: int, rejection: ApplicationError
+) -> None:
+    """Store a rejection as the key's final response, in a transaction of its own.
+
+    For a business outcome that ends the checkout before any order exists
+    (an empty cart, short stock): replayed to every retry like a success.
+    Its status comes from shop/errors.py's one mapping.
+    """
+    status, body = error_status_and_body(rejection)
+    with customer_transaction(customer_id):
+        idempotency_key_complete(key_id=key_id, status=status, body=body)
+
+
+def idempotency_key_stored(*, key_id: int) -> Replay | None:
+    """The final response stored with the key, in the caller's transaction."""
+    _refuse_outside_transaction("idempotency_key_stored")
+    row = (
+        IdempotencyKey.objects.filter(pk=key_id, status=IdempotencyKey.Status.COMPLETED)
+        .values_list("response_status", "response_body")
+        .first()
+    )
+    return Replay(*row) if row else None
+
+
+def idempotency_key_answer_provisionally(
+    *, key_id: int, status: int, body: dict
+) -> None:
     """Store an answer to replay while the key's checkout is still unsettled.
 
     For a payment whose outcome is unknown: the key stays in progress, so
@@ -135,17 +175,31 @@ def answer_provisionally(*, key_id: int, status: int, body: dict) -> None:
     then a retry gets this answer instead of charging again. Runs in the
     caller's transaction (checkout's phase 3).
     """
+    _refuse_outside_transaction("idempotency_key_answer_provisionally")
     IdempotencyKey.objects.filter(
         pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
     ).update(response_status=status, response_body=body)
 
 
-def release(*, customer_id: int, key_id: int) -> None:
-    """Forget a claim whose request failed unexpectedly, so a retry can run."""
+def idempotency_key_release(*, customer_id: int, key_id: int) -> None:
+    """Forget a claim whose request ended without a final answer, so a retry can run.
+
+    In a transaction of its own. For a request that failed unexpectedly,
+    and for one told to wait and retry (checkout_in_progress): storing that
+    as the key's answer would replay "wait" for a day.
+    """
     with customer_transaction(customer_id):
         IdempotencyKey.objects.filter(
             pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
         ).delete()
+
+
+def _refuse_outside_transaction(name: str) -> None:
+    if not connection.in_atomic_block:
+        raise RuntimeError(
+            f"{name} runs in its caller's transaction, so that the key and the "
+            "order it answers for commit together: call it inside one."
+        )
 
 
 def idempotency_key_purge(

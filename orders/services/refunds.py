@@ -5,13 +5,19 @@
                        refund_pending payment row, committed with the decision
     2. payment_refund  after that commit, outside any transaction: the
                        gateway's refund, then the row marked refunded with
-                       the gateway's id for it
+                       the gateway's id for it, or refund_failed if the
+                       gateway refused it
 
 A crash after 1 leaves the row pending, and recovery calls payment_refund
 again (orders/services/orders.py:checkout_recover). The gateway refunds at
 most once per reference, so repeating step 2 after a crash between the
 gateway's answer and the row's update returns the first refund instead of
 making a second; the one-refund-per-order constraint keeps step 1 single.
+
+A refusal is an answer, not an outage: the gateway has nothing captured
+under the order's reference to give back, or less than is owed. Asking
+again changes nothing, so the row becomes refund_failed, final, and staff
+settle it by hand (orders/admin.py lists it; the log says which order).
 """
 
 import logging
@@ -20,7 +26,7 @@ from decimal import Decimal
 from django.db import connection
 
 from orders import payments
-from orders.models import Payment, payment_reference
+from orders.models import Order, Payment
 from shop.db_context import customer_transaction, job_transaction
 from shop.sql_files import read_sql
 
@@ -31,7 +37,7 @@ def refund_owe(*, order_id: int, amount: Decimal) -> None:
     """Record, in the caller's transaction, that the order's charge must be refunded."""
     with connection.cursor() as cursor:
         cursor.execute(
-            read_sql("orders/sql/queries/refund_owe_v01.sql"),
+            read_sql("orders/sql/queries/refund_owe_v02.sql"),
             {"order_id": order_id, "amount": amount},
         )
 
@@ -42,8 +48,9 @@ def payment_refund(
     """Make the refund owed on the order through the gateway and record it.
 
     Acts for `customer_id`, or as the background `job`. Returns whether a
-    refund was recorded; False when none was owed, or when the gateway did
-    not answer (the row stays pending and recovery tries again).
+    refund was recorded; False when none was owed, when the gateway did not
+    answer (the row stays pending and recovery tries again), or when it
+    refused (the row becomes refund_failed).
     """
     if (customer_id is None) == (job is None):
         raise ValueError("payment_refund acts for a customer or as a job: name one")
@@ -61,17 +68,32 @@ def payment_refund(
             .values_list("pk", "amount")
             .first()
         )
+        reference = (
+            Order.objects.filter(pk=order_id)
+            .values_list("payment_reference", flat=True)
+            .first()
+        )
     if owed is None:
         return False
     payment_id, amount = owed
     # Outside any transaction: the gateway's answer may take seconds.
     try:
-        refund = payments.refund(reference=payment_reference(order_id), amount=amount)
+        refund = payments.refund(reference=reference, amount=amount)
     except payments.GatewayError:
         log.warning("refund of order %s got no answer; recovery retries it", order_id)
         return False
-    except payments.GatewayRefused:
-        log.exception("the gateway refused the refund owed on order %s", order_id)
+    except payments.GatewayRefused as refused:
+        log.error(
+            "the gateway refused the refund of %s owed on order %s (%s): marked "
+            "refund_failed, for staff to settle by hand",
+            amount,
+            order_id,
+            refused,
+        )
+        with acting():
+            Payment.objects.filter(
+                pk=payment_id, status=Payment.Status.REFUND_PENDING
+            ).update(status=Payment.Status.REFUND_FAILED)
         return False
     with acting():
         recorded = Payment.objects.filter(

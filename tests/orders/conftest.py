@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import StockLevelFactory
-from tests.orders.gateway import ledger_clear
+from tests.orders.gateway import GatewayCalls, ledger_clear
 
 ADDRESS = {
     "line1": "1 Test Street",
@@ -28,9 +28,16 @@ def client_for(customer):
 
 
 @pytest.fixture
-def gateway(transactional_db):
-    """The fake payment gateway with an empty ledger (tests/orders/gateway.py)."""
+def gateway(transactional_db, settings):
+    """The fake payment gateway with an empty ledger, counting the shop's calls.
+
+    Returns the GatewayCalls installed as PAYMENT_GATEWAY_HOOK
+    (tests/orders/gateway.py); add hooks with `gateway.also(...)`.
+    """
     ledger_clear()
+    calls = GatewayCalls()
+    settings.PAYMENT_GATEWAY_HOOK = calls
+    return calls
 
 
 @pytest.fixture

@@ -2,9 +2,13 @@
 
 The shop's code never reads the gateway's ledger (orders/payments.py); the
 tests do, as an auditor holding the gateway's statement against the shop's
-records would.
+records would. The ledger cannot hold two charges or two refunds under one
+reference (its UNIQUE constraint), so counting its entries proves nothing
+about the shop: GatewayCalls counts the shop's *calls* instead, through
+PAYMENT_GATEWAY_HOOK, and can hold a call inside the gateway.
 """
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,8 +16,74 @@ from decimal import Decimal
 from django.db import connections
 
 from orders.models import CHARGE_STATUSES, Order, Payment
-from orders.models import payment_reference as reference_of
+from orders.payments import GatewayCall
 from tests.dbs import as_staff
+
+
+class GatewayCalls:
+    """PAYMENT_GATEWAY_HOOK for tests: counts every call, runs extra hooks.
+
+    `count("refund", reference)` is how many times the shop asked the
+    gateway for that refund, whatever the gateway then did; `also(hook)`
+    adds a hook called with each GatewayCall, in the caller's thread, before
+    the gateway does anything (to hold a call, or act meanwhile).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._hooks = []
+
+    def __call__(self, call: GatewayCall) -> None:
+        with self._lock:
+            self._counts[(call.name, call.reference)] += 1
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook(call)
+
+    def also(self, hook) -> None:
+        with self._lock:
+            self._hooks.append(hook)
+
+    def count(self, name: str, reference: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                n
+                for (called, ref), n in self._counts.items()
+                if called == name and reference in (None, ref)
+            )
+
+    def references(self, name: str) -> Counter:
+        """Calls of `name`, per reference."""
+        with self._lock:
+            return Counter(
+                {ref: n for (called, ref), n in self._counts.items() if called == name}
+            )
+
+
+class HoldAll:
+    """A hook that holds `parties` calls of `name` inside the gateway together.
+
+    Each held call waits at a barrier until all `parties` have arrived, so
+    they race from inside the same gateway call: two recovery runs that
+    both asked about one order, say. Only the first `parties` matching calls
+    are held.
+    """
+
+    def __init__(self, name: str, parties: int, reference: str | None = None):
+        self.name, self.reference = name, reference
+        self.barrier = threading.Barrier(parties, timeout=30)
+        self._left = parties
+        self._lock = threading.Lock()
+
+    def __call__(self, call: GatewayCall) -> None:
+        if call.name != self.name or self.reference not in (None, call.reference):
+            return
+        with self._lock:
+            if self._left == 0:
+                return
+            self._left -= 1
+        self.barrier.wait()
 
 
 @dataclass(frozen=True)
@@ -67,13 +137,12 @@ def assert_money_balances() -> None:
     for what the gateway did.
     """
     entries = ledger()
-    per_kind = Counter((e.kind, e.reference) for e in entries)
-    assert all(n == 1 for n in per_kind.values()), per_kind
     captured = {e.reference: e for e in entries if e.kind == "charge"}
     captured = {r: e for r, e in captured.items() if e.outcome == "captured"}
     refunded = {e.reference: e for e in entries if e.kind == "refund"}
     with as_staff():
-        orders = {reference_of(o.pk): o for o in Order.objects.all()}
+        orders = {o.payment_reference: o for o in Order.objects.all()}
+        reference_of = {o.pk: o.payment_reference for o in orders.values()}
         rows = list(
             Payment.objects.values_list(
                 "order_id", "status", "amount", "gateway_reference"
@@ -84,7 +153,7 @@ def assert_money_balances() -> None:
         (o.total for o in paid), Decimal("0")
     ) + sum((e.amount for e in refunded.values()), Decimal("0"))
     for order in paid:
-        assert captured[reference_of(order.pk)].amount == order.total
+        assert captured[order.payment_reference].amount == order.total
     for reference, capture in captured.items():
         order = orders[reference]  # no capture for an order the shop forgot
         if order.status == Order.Status.PAID:
@@ -94,7 +163,7 @@ def assert_money_balances() -> None:
     shop = {}
     for order_id, status, amount, gateway_reference in rows:
         kind = "charge" if status in CHARGE_STATUSES else "refund"
-        shop[(kind, reference_of(order_id))] = (status, amount, gateway_reference)
+        shop[(kind, reference_of[order_id])] = (status, amount, gateway_reference)
     for reference, capture in captured.items():
         assert shop[("charge", reference)] == (
             "captured",

@@ -297,7 +297,7 @@ def test_units_added_while_paying_stay_in_the_cart(
 
     add(shopper, stocked_sku, 2)
 
-    def add_one_more_during_payment(token):
+    def add_one_more_during_payment(call):
         with as_staff():
             CartItem.objects.filter(cart__customer=customer).update(quantity=3)
 

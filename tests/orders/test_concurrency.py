@@ -8,9 +8,10 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import F, Sum
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from catalog.models import StockLevel
 from orders.labs import strategies
@@ -212,14 +213,26 @@ class GatewayGate:
         self.thread_name = thread_name
         self.entered = threading.Event()
         self.release = threading.Event()
-        self.backend_pid = None
+        self.holds_a_connection = None
 
-    def __call__(self, token):
+    def __call__(self, call):
         if threading.current_thread().name != self.thread_name:
             return
-        self.backend_pid = connection.connection.info.backend_pid
+        # The checkout gave its pooled connection back before calling the
+        # gateway: this thread holds none while it waits.
+        self.holds_a_connection = connection.connection is not None
         self.entered.set()
         assert self.release.wait(30), "the test never released the gateway"
+
+
+def idle_in_transaction():
+    """Sessions of this database in an open transaction doing nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
+        )
+        return cursor.fetchone()[0]
 
 
 def test_a_slow_gateway_holds_no_lock_so_others_buy_the_same_sku(settings):
@@ -235,12 +248,11 @@ def test_a_slow_gateway_holds_no_lock_so_others_buy_the_same_sku(settings):
     slow.start()
     try:
         assert gate.entered.wait(30), "the slow checkout never reached the gateway"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT state FROM pg_stat_activity WHERE pid = %s", [gate.backend_pid]
-            )
-            # Phase 2 runs outside a transaction: idle, not "idle in transaction".
-            assert cursor.fetchone() == ("idle",)
+        # Phase 2 runs outside a transaction and without a connection: the
+        # checkout holds none, and no session of this database sits in an
+        # open transaction (whose locks the fast buyer would wait for).
+        assert gate.holds_a_connection is False
+        assert idle_in_transaction() == 0
         fast = checkout_call(fast_client)()
         assert fast.status_code == 201, fast.json()
     finally:
@@ -249,6 +261,52 @@ def test_a_slow_gateway_holds_no_lock_so_others_buy_the_same_sku(settings):
     assert slow_result["response"].status_code == 201
     level.refresh_from_db()
     assert (level.quantity_on_hand, level.reserved) == (UNITS - 2, 0)
+
+
+def in_use(stats) -> int:
+    """Connections of the pool handed out and not returned yet."""
+    return stats["pool_size"] - stats["pool_available"]
+
+
+def test_checkouts_waiting_for_the_gateway_leave_the_pool_to_others(settings):
+    """Slow charges hold no pooled connection, so catalogue reads still get one."""
+    waiting = 5
+    level = StockLevelFactory(quantity_on_hand=UNITS * 2)
+    clients = buyers_with(level.variant, waiting)
+    inside, release = threading.Semaphore(0), threading.Event()
+
+    def hold(call):
+        inside.release()
+        assert release.wait(30), "the test never released the gateway"
+
+    settings.PAYMENT_GATEWAY_HOOK = hold
+    pool = connection.pool
+    results = {}
+    threads = [
+        threading.Thread(
+            target=lambda i=i, c=c: (
+                results.__setitem__(i, checkout_call(c)()),
+                connections.close_all(),
+            )
+        )
+        for i, c in enumerate(clients)
+    ]
+    before = pool.get_stats()
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(waiting):
+            assert inside.acquire(timeout=30), "a checkout never reached the gateway"
+        during = pool.get_stats()
+        # Five checkouts inside the gateway, and not one more connection
+        # taken from the pool than before they started (it was one each).
+        assert in_use(during) <= in_use(before), (before, during)
+        assert APIClient().get("/api/v1/categories/").status_code == 200
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    assert sorted(r.status_code for r in results.values()) == [201] * waiting
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders import payments
-from orders.models import IdempotencyKey, Order, Payment, payment_reference
+from orders.models import IdempotencyKey, Order, Payment
 from orders.services import checkout_recover
 from orders.services.settle import ChargeOutcome, payment_record
 from shop.db_context import job_transaction
@@ -74,12 +74,19 @@ def payment_rows(order) -> list[str]:
 
 
 def age(order, by: timedelta) -> None:
-    """Make the order, its keys and its payment rows look `by` old."""
+    """Make the order, its keys and its payment rows look `by` old.
+
+    Recovery's last question to the gateway about it, too: as if the time
+    had passed, so the next run may ask again.
+    """
     then = timezone.now() - by
     with as_staff():
         Order.objects.filter(pk=order.pk).update(created_at=then)
         IdempotencyKey.objects.filter(order=order).update(created_at=then)
         Payment.objects.filter(order=order).update(created_at=then)
+        Payment.objects.filter(order=order, gateway_asked_at__isnull=False).update(
+            gateway_asked_at=then
+        )
 
 
 def cancel(client, order):
@@ -157,7 +164,7 @@ def test_no_gateway_call_runs_inside_a_transaction():
 # Checkout
 
 
-def test_a_paid_checkout_is_captured_once_and_a_retry_charges_nothing():
+def test_a_paid_checkout_is_captured_once_and_a_retry_charges_nothing(gateway):
     level, _, client = buyer()
 
     first = checkout(client, key="k")
@@ -168,9 +175,11 @@ def test_a_paid_checkout_is_captured_once_and_a_retry_charges_nothing():
     order = order_in(first)
     (capture,) = captures()
     assert (capture.reference, capture.amount) == (
-        payment_reference(order.pk),
+        order.payment_reference,
         order.total,
     )
+    # The retry was answered from the key: the shop called the gateway once.
+    assert gateway.references("charge") == {order.payment_reference: 1}
     assert stock(level) == (3, 0)
     assert_money_balances()
 
@@ -187,7 +196,9 @@ def test_a_declined_card_captures_nothing():
     assert_money_balances()
 
 
-def test_an_answer_lost_after_the_capture_keeps_the_order_pending_until_recovery():
+def test_an_answer_lost_after_the_capture_keeps_the_order_pending_until_recovery(
+    gateway,
+):
     level, _, client = buyer()
 
     response = checkout(client, key="k", payment="tok_timeout_after_capture")
@@ -208,18 +219,20 @@ def test_an_answer_lost_after_the_capture_keeps_the_order_pending_until_recovery
     assert (again.status_code, again.json()) == (503, response.json())
     other = checkout(client, payment="tok_ok")
     assert (other.status_code, other.json()["code"]) == (409, "checkout_in_progress")
-    assert len(captures()) == 1
+    assert gateway.count("charge") == 1
 
-    assert checkout_recover() == 0  # a minute to settle on its own first
+    assert checkout_recover().settled == 0  # a minute to settle on its own first
     age(order, timedelta(minutes=2))
-    assert checkout_recover() == 1
+    assert checkout_recover().settled == 1
 
     assert status_of(order) == "paid"
     assert stock(level) == (3, 0)
     replay = checkout(client, key="k", payment="tok_timeout_after_capture")
     assert (replay.status_code, replay.json()["id"]) == (201, order.pk)
     assert client.get("/api/v1/cart/").json()["items"] == []
-    assert len(captures()) == 1
+    assert gateway.count("charge") == 1
+    # Asked once, at the first run after the checkout was a minute old.
+    assert gateway.count("charge_status", order.payment_reference) == 1
     assert_money_balances()
 
 
@@ -236,10 +249,10 @@ def test_a_gateway_down_before_the_capture_is_released_once_the_checkout_is_stal
     # "Not found" five minutes in is not trusted: the charge might still be
     # on its way to the gateway. Only a stale checkout is released.
     age(order, timedelta(minutes=5))
-    assert checkout_recover() == 0
+    assert checkout_recover().settled == 0
     assert (status_of(order), stock(level)) == ("pending", (5, 2))
     age(order, timedelta(hours=1))
-    assert checkout_recover() == 1
+    assert checkout_recover().settled == 1
 
     assert (status_of(order), stock(level)) == ("failed", (5, 0))
     assert payment_rows(order) == ["not_captured"]
@@ -252,15 +265,16 @@ def test_a_gateway_down_before_the_capture_is_released_once_the_checkout_is_stal
 
 
 def test_a_capture_that_lands_after_recovery_released_the_order_is_refunded(
-    settings,
+    gateway,
 ):
     level, _, client = buyer()
 
-    def release_while_the_gateway_answers(token):
+    def release_while_the_gateway_answers(call):
         # The gateway has not captured yet: asked now, it knows no charge.
-        checkout_recover(older_than=AT_ONCE, captured_after=AT_ONCE)
+        if call.name == "charge":
+            checkout_recover(older_than=AT_ONCE, captured_after=AT_ONCE)
 
-    settings.PAYMENT_GATEWAY_HOOK = release_while_the_gateway_answers
+    gateway.also(release_while_the_gateway_answers)
     response = checkout(client, key="k")
 
     assert response.status_code == 409
@@ -275,27 +289,29 @@ def test_a_capture_that_lands_after_recovery_released_the_order_is_refunded(
     assert_money_balances()
 
     checkout_recover(older_than=AT_ONCE, captured_after=AT_ONCE)
-    assert len(refunds()) == 1
+    assert gateway.count("refund", order.payment_reference) == 1
 
 
-def test_a_capture_whose_answer_died_with_its_process_is_found_and_refunded():
+def test_a_capture_whose_answer_died_with_its_process_is_found_and_refunded(gateway):
     level, order = interrupted_checkout()
     age(order, timedelta(hours=1))
-    assert checkout_recover() == 1  # the gateway knew no charge: released
+    assert checkout_recover().released == 1  # the gateway knew no charge
     assert payment_rows(order) == ["not_captured"]
 
     # The process that was paying captured after all, then died before
     # writing anything down.
     payments.charge(
-        token="tok_ok", amount=order.total, reference=payment_reference(order.pk)
+        token="tok_ok", amount=order.total, reference=order.payment_reference
     )
+    age(order, timedelta(hours=1))  # recovery asks again later
     checkout_recover()
 
     assert payment_rows(order) == ["captured", "refunded"]
     assert (status_of(order), stock(level)) == ("failed", (5, 0))
     assert_money_balances()
+    age(order, timedelta(hours=1))
     checkout_recover()
-    assert len(refunds()) == 1
+    assert gateway.count("refund", order.payment_reference) == 1
 
 
 def test_the_release_procedure_never_releases_an_order_nobody_asked_about():
@@ -373,7 +389,7 @@ def test_recovery_in_another_process_asks_the_same_gateway():
 # Cancel
 
 
-def test_a_cancel_refunds_through_the_gateway_once_even_if_retried():
+def test_a_cancel_refunds_through_the_gateway_once_even_if_retried(gateway):
     level, customer, client = buyer()
     order = order_in(checkout(client))
     clients = [client_for(customer) for _ in range(3)]
@@ -390,10 +406,14 @@ def test_a_cancel_refunds_through_the_gateway_once_even_if_retried():
     checkout_recover(older_than=AT_ONCE, captured_after=AT_ONCE)
     ((capture,), (refund,)) = captures(), refunds()
     assert refund.amount == capture.amount == order.total
+    # Only the cancel that won asked the gateway, and recovery did not.
+    assert gateway.count("refund", order.payment_reference) == 1
     assert_money_balances()
 
 
-def test_a_refund_whose_answer_was_lost_is_recorded_by_recovery_not_made_twice():
+def test_a_refund_whose_answer_was_lost_is_recorded_by_recovery_not_made_twice(
+    gateway,
+):
     level, _, client = buyer()
     order = order_in(checkout(client, payment="tok_refund_timeout"))
 
@@ -409,16 +429,20 @@ def test_a_refund_whose_answer_was_lost_is_recorded_by_recovery_not_made_twice()
     assert payment_rows(order) == ["captured", "refund_pending"]
     age(order, timedelta(minutes=2))
     checkout_recover()
+    checkout_recover()
 
     assert payment_rows(order) == ["captured", "refunded"]
     assert len(refunds()) == 1
+    # The cancel's call, whose answer was lost, and one retry by recovery;
+    # the run after it found the refund recorded and called nothing.
+    assert gateway.count("refund", order.payment_reference) == 2
     assert_money_balances()
 
 
 # Recovery against itself
 
 
-def test_recovery_run_twice_at_once_captures_and_refunds_nothing_twice():
+def test_recovery_run_twice_at_once_captures_and_refunds_nothing_twice(gateway):
     _, _, pending_paid = buyer()
     paid = order_in(checkout(pending_paid, payment="tok_timeout_after_capture"))
     _, _, pending_unpaid = buyer()
@@ -430,16 +454,16 @@ def test_recovery_run_twice_at_once_captures_and_refunds_nothing_twice():
     _, late = interrupted_checkout()
     age(late, timedelta(hours=1))
     checkout_recover()
-    payments.charge(
-        token="tok_ok", amount=late.total, reference=payment_reference(late.pk)
-    )
+    payments.charge(token="tok_ok", amount=late.total, reference=late.payment_reference)
     for order in (paid, unpaid, cancelled, lost, late):
         age(order, timedelta(hours=1))
+    asked_before = gateway.references("charge_status")
 
     results, errors = run_concurrently([checkout_recover] * 3)
 
     assert errors == [None] * 3
-    assert sum(results) == 3  # paid finished; unpaid and lost released
+    assert [r.failures for r in results] == [[], [], []]
+    assert sum(r.settled for r in results) == 3  # paid finished; 2 released
     assert [status_of(o) for o in (paid, unpaid, cancelled, lost, late)] == [
         "paid",
         "failed",
@@ -452,4 +476,11 @@ def test_recovery_run_twice_at_once_captures_and_refunds_nothing_twice():
     assert payment_rows(cancelled) == payment_rows(late) == ["captured", "refunded"]
     assert len(captures()) == 3
     assert len(refunds()) == 2
+    # Each order was asked about, and each refund made, by one run only.
+    asked = gateway.references("charge_status") - asked_before
+    assert sorted(asked.values()) == [1, 1, 1, 1]  # paid, unpaid, lost, late
+    for order in (cancelled, late):
+        assert gateway.count("refund", order.payment_reference) == (
+            2 if order is cancelled else 1
+        )
     assert_money_balances()

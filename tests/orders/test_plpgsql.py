@@ -10,7 +10,7 @@ from catalog.models import Product, StockLevel
 from orders.models import IdempotencyKey, Order, StockMovement
 from orders.services import checkout_recover
 from orders.services.checkout import ShippingAddress, _reserve
-from orders.services.idempotency import claim
+from orders.services.idempotency import idempotency_key_claim
 from tests.catalog.factories import ProductFactory, StockLevelFactory
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.factories import (
@@ -77,7 +77,7 @@ def interrupted_checkout(units=2, coupon=None):
     item = CartItemFactory(quantity=units)
     level = StockLevelFactory(variant=item.variant, quantity_on_hand=5)
     customer_id = item.cart.customer_id
-    key = claim(customer_id=customer_id, key="k1", fingerprint="f")
+    key = idempotency_key_claim(customer_id=customer_id, key="k1", fingerprint="f")
     placed = _reserve(customer_id, key.key_id, ADDRESS, coupon)
     return level, placed.order
 
@@ -94,9 +94,9 @@ def test_recovery_releases_stale_checkouts_and_frees_their_keys():
         )
         IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=1))
 
-    released = checkout_recover(older_than=timedelta(minutes=15), batch_size=1)
+    report = checkout_recover(older_than=timedelta(minutes=15), batch_size=1)
 
-    assert released == 1
+    assert (report.released, report.failures) == (1, [])
     level.refresh_from_db()
     assert (level.quantity_on_hand, level.reserved) == (5, 0)
     with as_staff():
@@ -110,7 +110,7 @@ def test_recovery_releases_stale_checkouts_and_frees_their_keys():
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def test_recovery_leaves_fresh_checkouts_alone():
     level, order = interrupted_checkout()
-    assert checkout_recover(older_than=timedelta(minutes=15)) == 0
+    assert checkout_recover(older_than=timedelta(minutes=15)).settled == 0
     level.refresh_from_db()
     assert level.reserved == 2
     with as_staff():

@@ -1,0 +1,2 @@
+COPY fake_gateway_history (kind, reference, outcome, amount, gateway_reference)
+FROM STDIN

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY orders_payment_one_refund_per_order_v02

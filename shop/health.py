@@ -5,15 +5,25 @@ down; overall the shop is `ok`, `degraded` with a 200 when an optional
 service (the replica, Redis, MongoDB) is down, since it still sells, and
 `down` with a 503 only when the primary is, since then it cannot.
 
+The primary is asked on a connection of its own, opened for the probe with
+a short timeout and closed after it, never through the request pool. Through
+the pool, a stopped primary cost every probe the pool's whole timeout (10 s,
+past the 8 s docker compose gives a probe), and a pool merely full of busy
+requests made a healthy primary look down. How full the pool is comes
+beside it, for staff: a full or exhausted pool is load, not an outage.
+
 Anyone may ask, so anonymous callers get the statuses only. A driver's
-error text names hosts, ports and roles, and versions and replica lag help
-whoever probes for a weak spot: those go to staff (by session or token) and,
-for a service that is down, to the log.
+error text names hosts, ports and roles, and versions, replica lag and the
+pool's numbers help whoever probes for a weak spot: those go to staff (by
+session or token), and are fetched only for them; a service that is down
+goes to the log, once a minute per process rather than on every probe.
 """
 
 import logging
 import threading
+import time
 
+import psycopg
 import pymongo
 from django.conf import settings
 from django.db import connections
@@ -28,11 +38,44 @@ log = logging.getLogger(__name__)
 OPTIONAL = ("replica", "redis", "mongo")
 # How long /healthz waits for MongoDB to be found and to answer.
 MONGO_TIMEOUT_MS = 500
+# Seconds /healthz waits for the primary to connect, then to answer.
+PRIMARY_TIMEOUT = 2
+# Seconds between two log lines about the same service being down.
+LOG_EVERY = 60.0
+
+_logged_at: dict[str, float] = {}
+_logged_lock = threading.Lock()
+
+
+def _log_now(subject) -> bool:
+    """Whether to log about `subject` now: once per LOG_EVERY, per process.
+
+    Every probe of a load balancer or of compose would otherwise add a line
+    for as long as the outage lasts.
+    """
+    now = time.monotonic()
+    with _logged_lock:
+        last = _logged_at.get(subject)
+        if last is not None and now - last < LOG_EVERY:
+            return False
+        _logged_at[subject] = now
+        return True
+
+
+def _up(service, **details):
+    with _logged_lock:
+        _logged_at.pop(service, None)  # the next outage is logged at once
+    return {"status": "ok", **details}
 
 
 def _down(service, exc):
     error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-    log.warning("healthz: %s is down: %s", service, error)
+    if _log_now(service):
+        log.warning(
+            "healthz: %s is down: %s (said once a minute while it lasts)",
+            service,
+            error,
+        )
     return {"status": "down", "error": error}
 
 
@@ -41,14 +84,66 @@ def _version(number):
     return f"{number // 10000}.{number % 10000}"
 
 
-def _postgres(alias):
+def _primary():
+    """Ask the primary on a connection of this probe's own, then close it."""
+    params = connections["default"].get_connection_params()
+    params["connect_timeout"] = PRIMARY_TIMEOUT
     try:
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            version = cursor.connection.info.server_version
-        return {"status": "ok", "version": _version(version)}
+        # A server that connects and then stalls is cut off too. The timeout
+        # is transaction-local: as a startup option pgbouncer would refuse
+        # it, and set for the session it would stay on pgbouncer's server
+        # connection for the next client.
+        with psycopg.connect(**params, autocommit=False) as connection:
+            connection.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [f"{PRIMARY_TIMEOUT}s"],
+            )
+            connection.execute("SELECT 1")
+            version = connection.info.server_version
+        return _up("postgres", version=_version(version))
     except Exception as exc:  # any failure means "down": report it, never raise
-        return _down(alias, exc)
+        return _down("postgres", exc)
+
+
+def pool_state(stats: dict) -> dict:
+    """The request pool's numbers (psycopg_pool's get_stats()) and a verdict.
+
+    `exhausted`: requests are waiting for a connection right now. `full`:
+    every connection the pool may open is open and in use, none waits yet.
+    """
+    size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    max_size, waiting = stats.get("pool_max", 0), stats.get("requests_waiting", 0)
+    if waiting:
+        status = "exhausted"
+    elif size >= max_size and not idle:
+        status = "full"
+    else:
+        status = "ok"
+    return {
+        "status": status,
+        "in_use": size - idle,
+        "idle": idle,
+        "max_size": max_size,
+        "waiting": waiting,
+    }
+
+
+def _pool():
+    """The state of this process's pool for `default`; None if unpooled."""
+    pool = connections["default"].pool
+    if pool is None:
+        return None
+    state = pool_state(pool.get_stats())
+    if state["status"] == "exhausted" and _log_now("pool"):
+        log.warning(
+            "healthz: the database pool of this process is exhausted: %s "
+            "requests wait, %s of %s connections in use. Raise max_size "
+            "(shop/settings: DATABASE_POOL) or find what holds them.",
+            state["waiting"],
+            state["in_use"],
+            state["max_size"],
+        )
+    return state
 
 
 def _replica():
@@ -59,16 +154,14 @@ def _replica():
             version = cursor.connection.info.server_version
         if not in_recovery:
             return _down("replica", "REPLICA_DATABASE_URL is not a standby")
-        return {
-            "status": "ok",
-            "lag_seconds": round(float(lag), 3),
-            "version": _version(version),
-        }
+        return _up(
+            "replica", lag_seconds=round(float(lag), 3), version=_version(version)
+        )
     except Exception as exc:
         return _down("replica", exc)
 
 
-def _redis():
+def _redis(*, details):
     if not settings.REDIS_ENABLED:
         return {
             "status": "disabled",
@@ -78,7 +171,8 @@ def _redis():
         redis_ping()
     except CacheUnavailable as exc:
         return _down("redis", exc)
-    return {"status": "ok", "version": redis_version()}
+    # INFO is a second round trip: for staff only, who see it.
+    return _up("redis", **({"version": redis_version()} if details else {}))
 
 
 _mongo_clients: dict[str, pymongo.MongoClient] = {}
@@ -105,7 +199,7 @@ def mongo_client() -> pymongo.MongoClient:
     return client
 
 
-def _mongo():
+def _mongo(*, details):
     if not settings.MONGO_URL:
         return {
             "status": "disabled",
@@ -114,7 +208,10 @@ def _mongo():
     try:
         client = mongo_client()
         client.admin.command("ping")
-        return {"status": "ok", "version": client.server_info().get("version")}
+        if not details:
+            return _up("mongo")
+        # buildInfo is a second round trip: for staff only, who see it.
+        return _up("mongo", version=client.server_info().get("version"))
     except Exception as exc:
         return _down("mongo", exc)
 
@@ -135,19 +232,29 @@ def _is_staff(request) -> bool:
 
 
 def healthz(request):
+    postgres = _primary()
+    # Staff only where the primary answered: it holds the sessions and tokens.
+    # Anonymous probes (compose, a load balancer) carry neither, so they take
+    # no connection from the pool at all. A staff caller's lookup does, and
+    # with the pool exhausted it waits its turn like any request (up to the
+    # pool's timeout); the log says the pool is exhausted either way.
+    staff = postgres["status"] == "ok" and _is_staff(request)
     services = {
-        "postgres": _postgres("default"),
+        "postgres": postgres,
         "replica": _replica(),
-        "redis": _redis(),
-        "mongo": _mongo(),
+        "redis": _redis(details=staff),
+        "mongo": _mongo(details=staff),
     }
+    pool = _pool()
     if services["postgres"]["status"] == "down":
         overall, status = "down", 503
     elif any(services[name]["status"] == "down" for name in OPTIONAL):
         overall, status = "degraded", 200
     else:
         overall, status = "ok", 200
-    # Staff only where the primary answered: it holds the sessions and tokens.
-    if overall == "down" or not _is_staff(request):
+    if staff:
+        if pool is not None:
+            services["postgres"]["pool"] = pool
+    else:
         services = {name: {"status": s["status"]} for name, s in services.items()}
     return JsonResponse({"status": overall, "services": services}, status=status)

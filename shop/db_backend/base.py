@@ -15,6 +15,19 @@ ConnectionPool.check(), which tries each idle connection without waiting
 between them and replaces the dead ones, before it reports the failure.
 The pool's retry after a first failed check does not wait, so the request
 that met the dead connection gets a live one at once.
+
+A restart also leaves a gap in which the server refuses every connection.
+psycopg_pool retries a refused connection in the background with
+exponential backoff (1, 2, 4, 8 ... s) for `reconnect_timeout` seconds, so
+its next try may come long after the server is back, while every request
+waits out the pool's timeout and answers 503: after a 20 s outage the shop
+served again only 8 s after the server's return, and an 8 s outage failed
+every request made during it (tests/shop/test_pool.py's forwarder tests).
+The settings cut each attempt off after a couple of seconds
+(DATABASE_POOL_RECONNECT_TIMEOUT), which bounds the backoff to about a
+second, and `reconnect_failed` below starts the next attempt at once while
+any request is still waiting. Nobody waiting, nobody retries: a pool left
+idle by an outage connects again on the next request.
 """
 
 import contextlib
@@ -66,6 +79,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
             open=False,  # opened by the first connection, as Django's
             configure=self._configure_connection,
             check=check,
+            reconnect_failed=reconnect_while_requests_wait,
             **options,
         )
         return pool
+
+
+def reconnect_while_requests_wait(pool: ConnectionPool) -> None:
+    """Start a new attempt to connect at once if a request waits for one.
+
+    psycopg_pool calls this from its worker when an attempt gave up after
+    reconnect_timeout seconds; on its own it would try again only when the
+    next request arrives. check() is its public way to grow the pool (it
+    starts one attempt unless one is running); the idle connections it also
+    tries are none while requests wait.
+    """
+    if not pool.closed and pool.get_stats().get("requests_waiting"):
+        pool.check()

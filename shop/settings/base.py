@@ -60,6 +60,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database outage outside DRF (the admin, the login forms): a 503, as
+    # in the API, instead of handler500's 500.
+    "shop.middleware.DatabaseUnavailableMiddleware",
+    # The login forms' rate limits: after CSRF's check, before the admin's
+    # views run (shop/accounts/login_throttling.py).
+    "shop.accounts.login_throttling.LoginRateLimitMiddleware",
     # Last: it calls the admin's views itself (shop/middleware.py).
     "shop.middleware.AdminStaffContextMiddleware",
 ]
@@ -122,9 +128,19 @@ SHOP_DATABASE = env("SHOP_DATABASE", "")
 # Django's psycopg pool (chapter 16): connections stay open between
 # requests instead of one being opened per request. The sizes are per
 # process; local.py, production.py and test.py each set their own and call
-# databases() again. `timeout` is how long a request waits for a connection
-# before the pool gives up, which the API answers as a 503.
-DATABASE_POOL = {"min_size": 1, "max_size": 10, "timeout": 10}
+# databases() again. Every other pool option is set here, in database().
+DATABASE_POOL = {"min_size": 1, "max_size": 10}
+# Seconds a request waits for a pooled connection before the pool gives up,
+# which the API answers as a 503 `database_unavailable`.
+DATABASE_POOL_TIMEOUT = 10
+# Seconds one attempt to open a connection keeps retrying a server that
+# refuses it (psycopg_pool's reconnect_timeout, 300 by default). Within an
+# attempt psycopg_pool waits 1, 2, 4, 8 ... s between tries, so after a
+# longer outage its next try could come minutes after the server was back.
+# Cut off at 2 s, no wait exceeds about a second; the pool then starts a
+# fresh attempt at once while requests still wait for a connection, and
+# stops trying when none does (shop/db_backend/base.py).
+DATABASE_POOL_RECONNECT_TIMEOUT = 2
 
 
 def database(url, *, pool=None):
@@ -136,7 +152,10 @@ def database(url, *, pool=None):
     then passes check=ConnectionPool.check_connection, so no pool option can
     carry a check of its own), and the shop.db_backend engine makes the
     first failed check sweep the whole pool: Django's check alone backs off
-    for seconds between dead connections (shop/db_backend/base.py).
+    for seconds between dead connections (shop/db_backend/base.py). While
+    the server refuses connections (a restart's gap, an outage), the pool
+    retries about once a second for as long as requests wait, so it serves
+    again within a second of the server's return (DATABASE_POOL_* above).
     Unpooled aliases open a connection per request and close it after it
     (CONN_MAX_AGE = 0), so a restart costs them nothing.
     """
@@ -145,7 +164,11 @@ def database(url, *, pool=None):
     if DB_SSLROOTCERT:
         config["OPTIONS"]["sslrootcert"] = DB_SSLROOTCERT
     if pool:
-        config["OPTIONS"]["pool"] = dict(pool)
+        config["OPTIONS"]["pool"] = {
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "reconnect_timeout": DATABASE_POOL_RECONNECT_TIMEOUT,
+            **pool,
+        }
         config["ENGINE"] = "shop.db_backend"
     if SHOP_DATABASE:
         config["NAME"] = SHOP_DATABASE
@@ -266,6 +289,15 @@ CELERY_BEAT_SCHEDULE = {
 # Seconds every gateway call takes; tests raise it to prove that checkout
 # holds no row lock while it waits.
 PAYMENT_GATEWAY_DELAY = float(env("PAYMENT_GATEWAY_DELAY", "0"))
+# Recovery's questions to the gateway about unknown outcomes
+# (orders/services/orders.py): at most this many orders a run, each asked
+# again after a wait that starts here and doubles per question, up to the cap
+# (seconds), so an outage of the gateway never becomes a flood of lookups.
+CHECKOUT_RECOVER_ASK_BATCH = int(env("CHECKOUT_RECOVER_ASK_BATCH", "100"))
+CHECKOUT_RECOVER_ASK_BACKOFF = float(env("CHECKOUT_RECOVER_ASK_BACKOFF", "60"))
+CHECKOUT_RECOVER_ASK_BACKOFF_MAX = float(
+    env("CHECKOUT_RECOVER_ASK_BACKOFF_MAX", str(6 * 3600))
+)
 
 # --- Idempotency keys (orders/services/idempotency.py) ----------------------
 # Seconds a completed checkout key is kept (24 h): a retry within it gets the

@@ -5,7 +5,7 @@ from .base import databases, env, env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 # runserver's threads share one pool per process (base.py: databases()).
-DATABASE_POOL = {"min_size": 1, "max_size": 10, "timeout": 10}
+DATABASE_POOL = {"min_size": 1, "max_size": 10}
 DATABASES = databases(DATABASE_POOL)
 
 # Local development and demos: limits loose enough for scripted walkthroughs

@@ -10,7 +10,7 @@ if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production.")
 DEBUG = False
 # Per process: gunicorn's workers each hold a pool (base.py: databases()).
-DATABASE_POOL = {"min_size": 2, "max_size": 20, "timeout": 10}
+DATABASE_POOL = {"min_size": 2, "max_size": 20}
 DATABASES = databases(DATABASE_POOL)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True

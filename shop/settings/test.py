@@ -17,7 +17,7 @@ from .base import databases, env, redis_cache
 # Large enough for the widest race in the suite (24 threads, each holding a
 # connection, plus the test's own): a thread that waited for a connection
 # while the others wait for it at a barrier would hang the test.
-DATABASE_POOL = {"min_size": 1, "max_size": 40, "timeout": 10}
+DATABASE_POOL = {"min_size": 1, "max_size": 40}
 DATABASES = databases(DATABASE_POOL)
 DATABASES["default"]["TEST"] = {"MIRROR": "owner"}
 DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}

@@ -1,4 +1,4 @@
-"""Rate limits on registration and tokens, counted in the real cache (Redis).
+"""Rate limits on registration, tokens and the login forms, in the real cache.
 
 Every test counts under client IPs and e-mail addresses of its own and
 deletes those counters afterwards, so neither other tests nor a concurrent
@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -200,3 +201,73 @@ def test_concurrent_attempts_are_each_counted(rates, idents):
         thread.join()
 
     assert allowed.count(True) == 3
+
+
+# --- The session login forms: /admin/login/ and /api-auth/login/ -------------
+# Both take a password and give a session that the API accepts too, so both
+# count on the token endpoint's counters (shop/accounts/login_throttling.py).
+# Redis down: tests/shop/test_redis_down.py.
+
+LOGIN_PAGES = ["/admin/login/", "/api-auth/login/"]
+
+
+def login(page, ip, email, password="wrong"):
+    return Client().post(
+        page, {"username": email, "password": password}, REMOTE_ADDR=ip
+    )
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_a_login_form_over_the_per_ip_limit_is_a_429_with_retry_after(
+    page, rates, idents
+):
+    ip = idents.ip()
+    for _ in range(3):
+        # The form again, with its error: a wrong password is a 200.
+        assert login(page, ip, idents.email()).status_code == 200
+
+    assert_throttled(login(page, ip, idents.email()), window=60)
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_one_address_tried_on_a_login_form_from_many_ips_is_limited(
+    page, rates, idents
+):
+    email = idents.email()
+    for _ in range(2):
+        assert login(page, idents.ip(), email).status_code == 200
+
+    assert_throttled(login(page, idents.ip(), email.upper()), window=60)
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_a_login_form_refuses_even_the_right_password_over_the_limit(
+    page, rates, idents
+):
+    user = UserFactory(email=idents.email(), is_staff=True)
+    ip = idents.ip()
+    assert login(page, ip, user.email, PASSWORD).status_code == 302  # logged in
+    login(page, ip, user.email)
+
+    assert_throttled(login(page, ip, user.email, PASSWORD), window=60)
+
+
+def test_the_login_forms_and_the_token_endpoint_share_one_budget(
+    api_client, rates, idents
+):
+    """Spreading guesses over the three ways in buys no more of them."""
+    ip, email = idents.ip(), idents.email()
+    assert token(api_client, ip, email).status_code == 400
+    assert login("/admin/login/", ip, email).status_code == 200
+
+    assert_throttled(login("/api-auth/login/", ip, email), window=60)
+    assert_throttled(token(api_client, ip, idents.email()), window=60)
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_showing_a_login_form_is_not_an_attempt(page, rates, idents):
+    ip = idents.ip()
+    for _ in range(5):
+        assert Client().get(page, REMOTE_ADDR=ip).status_code == 200
+
+    assert login(page, ip, idents.email()).status_code == 200

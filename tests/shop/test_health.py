@@ -39,6 +39,14 @@ def staff_token(db):
     return f"Token {Token.objects.create(user=UserFactory(is_staff=True)).key}"
 
 
+@pytest.fixture(autouse=True)
+def fresh_log_limits():
+    """Each test sees the first "is down" line of its own outages."""
+    health._logged_at.clear()
+    yield
+    health._logged_at.clear()
+
+
 @pytest.fixture
 def mongo_clients():
     """Close the MongoDB clients a test made, and forget them."""
@@ -189,23 +197,168 @@ def test_a_stopped_mongodb_is_degraded_and_one_client_serves_every_request(
     assert len(monitors) == 1
 
 
-@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
-def test_a_stopped_primary_is_down_and_a_503(dead_port, monkeypatch, client):
+@pytest.fixture
+def primary_at(monkeypatch):
+    """Point `default` (its pool and /healthz's own check) at another port."""
     default = connections["default"]
+
+    def move(port):
+        default.close()
+        # Then close the pool: one built in between would keep the old port.
+        monkeypatch.setitem(default.settings_dict, "PORT", str(port))
+        default.close_pool()
+
+    yield move
     default.close()
     default.close_pool()
-    monkeypatch.setitem(default.settings_dict, "PORT", str(dead_port))
-    # A request waits for a pooled connection up to the pool's timeout.
-    pool = {**default.settings_dict["OPTIONS"]["pool"], "timeout": 1}
-    monkeypatch.setitem(default.settings_dict["OPTIONS"], "pool", pool)
-    try:
-        response = client.get("/healthz")
-    finally:
-        default.close()
-        default.close_pool()
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_stopped_primary_is_down_and_a_503(dead_port, primary_at, client):
+    primary_at(dead_port)
+
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "down"
     assert body["services"]["postgres"] == {"status": "down"}
     assert statuses_only(body)
+    # Its own connection, refused at once: not a wait for the pool's timeout.
+    assert elapsed < 2, f"/healthz took {elapsed:.2f}s with the primary stopped"
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never says a word on them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # the kernel completes the handshakes; nobody reads
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_primary_that_hangs_is_down_within_the_probe_timeout(
+    silent_port, primary_at, client
+):
+    """Inside docker compose's 8 s probe, however the primary fails."""
+    primary_at(silent_port)
+
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json()["services"]["postgres"] == {"status": "down"}
+    assert elapsed < health.PRIMARY_TIMEOUT + 1.5, f"/healthz took {elapsed:.2f}s"
+
+
+@pytest.fixture
+def small_pool(monkeypatch):
+    """`default` on a pool of two connections, built afresh for the test."""
+    default = connections["default"]
+    default.close()
+    default.close_pool()
+    options = {**default.settings_dict["OPTIONS"]["pool"], "max_size": 2}
+    monkeypatch.setitem(default.settings_dict["OPTIONS"], "pool", options)
+    pool = default.pool
+    pool.open(wait=True)
+    held = []
+    yield pool, held
+    for connection in held:
+        pool.putconn(connection)
+    default.close()
+    default.close_pool()
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_an_exhausted_pool_is_not_an_outage(small_pool, client):
+    """Every connection busy and a request waiting: the primary is still ok."""
+    pool, held = small_pool
+    held += [pool.getconn() for _ in range(2)]
+    waiter = threading.Thread(target=lambda: pool.putconn(pool.getconn(timeout=5)))
+    waiter.start()
+    while not pool.get_stats().get("requests_waiting"):
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+    pool.putconn(held.pop())  # the waiter's turn
+    waiter.join()
+
+    assert response.status_code == 200
+    assert response.json()["services"]["postgres"] == {"status": "ok"}
+    assert response.json()["status"] in {"ok", "degraded"}  # MongoDB may be down
+    # Anonymous callers take no connection from the pool, so none waits.
+    assert elapsed < 2, f"/healthz took {elapsed:.2f}s with the pool exhausted"
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_staff_see_how_full_the_pool_is(small_pool, client):
+    pool, held = small_pool
+    token = Token.objects.create(user=UserFactory(is_staff=True)).key
+    connections["default"].close()  # the test's own goes back to the pool
+    held.append(pool.getconn())
+
+    # The staff lookup takes the pool's last connection.
+    body = client.get("/healthz", HTTP_AUTHORIZATION=f"Token {token}").json()
+
+    assert body["services"]["postgres"]["status"] == "ok"
+    assert body["services"]["postgres"]["pool"] == {
+        "status": "full",
+        "in_use": 2,
+        "idle": 0,
+        "max_size": 2,
+        "waiting": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("stats", "verdict"),
+    [
+        ({"pool_size": 3, "pool_available": 1, "pool_max": 10}, "ok"),
+        ({"pool_size": 10, "pool_available": 1, "pool_max": 10}, "ok"),
+        ({"pool_size": 10, "pool_available": 0, "pool_max": 10}, "full"),
+        (
+            {
+                "pool_size": 10,
+                "pool_available": 0,
+                "pool_max": 10,
+                "requests_waiting": 4,
+            },
+            "exhausted",
+        ),
+    ],
+)
+def test_the_pools_verdict(stats, verdict):
+    assert health.pool_state(stats)["status"] == verdict
+
+
+def test_anonymous_probes_fetch_no_versions(client, staff_token, monkeypatch):
+    asked = []
+    monkeypatch.setattr(health, "redis_version", lambda: asked.append("redis"))
+
+    client.get("/healthz")
+    assert asked == []
+
+    client.get("/healthz", HTTP_AUTHORIZATION=staff_token)
+    assert asked == ["redis"]
+
+
+def test_a_service_down_is_logged_once_a_minute_not_per_probe(
+    client, settings, dead_port, mongo_clients, caplog
+):
+    settings.MONGO_URL = f"mongodb://127.0.0.1:{dead_port}/?directConnection=true"
+    said = "healthz: mongo is down"
+
+    for _ in range(3):
+        client.get("/healthz")
+    assert caplog.text.count(said) == 1
+
+    # A minute later it is said again.
+    health._logged_at["mongo"] -= health.LOG_EVERY
+    client.get("/healthz")
+    assert caplog.text.count(said) == 2

@@ -7,24 +7,39 @@ one request per dead connection. The pool of `default` checks each
 connection before handing it out, and sweeps the whole pool at the first
 dead one (shop/settings/base.py: database(), shop/db_backend/base.py).
 
+A restart also refuses connections for a while, from the old server's
+exit to the new one's start. The outage tests put a forwarder of their own
+between the pool and the primary (tests/shop/forwarder.py), cut it for a
+few seconds while shoppers keep reading, and measure what they got. Before
+the pool's reconnection was tuned (shop/settings/base.py:
+DATABASE_POOL_RECONNECT_TIMEOUT), psycopg_pool's backoff (1, 2, 4, 8 s...)
+failed every request made during an 8 s outage, and after a 20 s one it
+served again only 8 s after the primary's return; now both serve within
+a fraction of a second of it.
+
 The requests go through a live server, so each one borrows a connection
 from the pool and returns it when it ends, exactly as under runserver or
 gunicorn; the test client would keep one connection for the whole test.
 """
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 
 import psycopg
 import pytest
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
+from shop.settings import base
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import ProductFactory
 from tests.dbs import ALL_DATABASES
+from tests.shop.forwarder import Forwarder
+from tests.shop.test_settings import ENVIRONMENTS, settings_of
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
@@ -135,3 +150,199 @@ def test_without_the_check_the_same_restart_fails_requests(unchecked_pool, api):
     statuses, _, _ = statuses_after_a_restart(api)
 
     assert 503 in statuses
+
+
+# --- A server that refuses connections for a while ---------------------------
+# A restart is not only dead connections: between the old server's exit and
+# the new one's start, every connect is refused. The pool then keeps trying
+# in the background while requests wait for it, up to its `timeout`.
+
+SHOPPERS = 4
+
+
+@dataclass(frozen=True)
+class Answer:
+    start: float
+    end: float
+    status: int
+
+    @property
+    def took(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Timeline:
+    """What the shoppers got around one outage, on the monotonic clock."""
+
+    answers: list[Answer]
+    cut: float
+    restored: float
+
+    def during(self) -> list[Answer]:
+        return [a for a in self.answers if self.cut <= a.start < self.restored]
+
+    def after(self) -> list[Answer]:
+        return [a for a in self.answers if a.start >= self.restored]
+
+    def serving_again(self) -> float:
+        """Seconds from the return to the first request answered 200."""
+        ends = [a.end for a in self.during() + self.after() if a.status == 200]
+        return min(ends) - self.restored
+
+    def summary(self) -> str:
+        def line(answers):
+            ok = sum(a.status == 200 for a in answers)
+            slowest = max((a.took for a in answers), default=0)
+            return (
+                f"{len(answers)} requests, {ok} answered 200, "
+                f"{len(answers) - ok} not, slowest {slowest:.2f}s"
+            )
+
+        return (
+            f"outage of {self.restored - self.cut:.1f}s: during it "
+            f"{line(self.during())}; after it {line(self.after())}; "
+            f"serving again {self.serving_again():.2f}s after the return"
+        )
+
+
+class Shoppers:
+    """Threads that read the catalog one request after another, for a while."""
+
+    def __init__(self, url, count=SHOPPERS, pause=0.2):
+        self.url = url
+        self.pause = pause
+        self.answers: list[Answer] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._shop) for _ in range(count)]
+
+    def _shop(self):
+        while not self._stop.is_set():
+            start = time.monotonic()
+            try:
+                status = get(self.url)[0]
+            except OSError:  # the live server itself never fails like this
+                status = 0
+            self.answers.append(Answer(start, time.monotonic(), status))
+            self._stop.wait(self.pause)
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+@pytest.fixture
+def forwarded_default():
+    """The pool of `default` built afresh, through a forwarder to the primary.
+
+    Only PORT changes: NAME is already the test database's, which
+    setup_databases wrote into `default` as a mirror of `owner`. The port
+    changes before the pool is closed, and back before it is closed again:
+    a live server thread that finishes a request builds a new pool as soon
+    as there is none, from whatever the settings say at that moment.
+    """
+    default = connections["default"]
+    port = default.settings_dict["PORT"]
+    forwarder = Forwarder(default.settings_dict["HOST"], port)
+    forwarder.open()
+    default.close()
+    default.settings_dict["PORT"] = str(forwarder.port)
+    default.close_pool()
+    try:
+        yield forwarder
+    finally:
+        default.close()
+        default.settings_dict["PORT"] = port
+        default.close_pool()
+        forwarder.close()
+
+
+def pool_timeout() -> float:
+    return connections["default"].settings_dict["OPTIONS"]["pool"]["timeout"]
+
+
+def an_outage(forwarder, url, seconds, *, after=4.0) -> Timeline:
+    """Cut the primary off for `seconds` while shoppers keep reading."""
+    warm_the_pool()
+    assert forwarder.connections() >= WARM  # the pool's, through the forwarder
+    with Shoppers(url) as shoppers:
+        time.sleep(1)
+        # A request that started before cut() returned may have finished on
+        # its connection, or lost it mid-way: neither is "during" the outage.
+        forwarder.cut()
+        cut = time.monotonic()
+        time.sleep(seconds)
+        forwarder.restore()
+        restored = time.monotonic()
+        time.sleep(after)
+    timeline = Timeline(shoppers.answers, cut, restored)
+    print(timeline.summary())
+    return timeline
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [2, 8])
+def test_requests_during_an_outage_shorter_than_the_pool_timeout_wait_and_succeed(
+    forwarded_default, api, seconds
+):
+    products = api[0][0]
+    assert seconds < pool_timeout() - 1.5
+
+    timeline = an_outage(forwarded_default, products, seconds)
+
+    assert timeline.during() and timeline.after()
+    failed = [a for a in timeline.during() + timeline.after() if a.status != 200]
+    assert not failed, timeline.summary()
+    assert timeline.serving_again() < 1.5, timeline.summary()
+    assert max(a.took for a in timeline.after()) < 1.5, timeline.summary()
+
+
+@pytest.mark.slow
+def test_after_a_long_outage_the_shop_serves_within_seconds_of_the_return(
+    forwarded_default, api
+):
+    """Longer than the pool timeout: requests that gave up early got a 503.
+
+    Everything else must succeed: a request made after the return, or one
+    still waiting then with time left, is answered within about a second.
+    psycopg_pool's reconnection alone backs off 1, 2, 4, 8, 16 s between
+    attempts, so it could first try again long after the server was back.
+    """
+    products = api[0][0]
+    timeline = an_outage(forwarded_default, products, 20)
+
+    assert {a.status for a in timeline.answers} <= {200, 503}, timeline.summary()
+    waiting = [
+        a
+        for a in timeline.during()
+        if a.start > timeline.restored - (pool_timeout() - 2)
+    ]
+    for answer in waiting + timeline.after():
+        assert answer.status == 200, timeline.summary()
+        assert answer.end < max(answer.start, timeline.restored) + 2, timeline.summary()
+    assert timeline.serving_again() < 1.5, timeline.summary()
+
+
+def test_the_pool_of_default_connects_to_the_test_database():
+    """`default` mirrors `owner`; its pool must not predate the mirroring."""
+    test_database = connections["owner"].settings_dict["NAME"]
+    assert connections["default"].settings_dict["NAME"] == test_database
+    assert connections["default"].pool.kwargs["dbname"] == test_database
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        assert cursor.fetchone() == (test_database,)
+
+
+@pytest.mark.parametrize("module", ENVIRONMENTS)
+def test_every_environment_retries_a_refusing_primary_about_once_a_second(module):
+    """Its sizes are its own; the rest of the pool is base.py's, everywhere."""
+    pool = settings_of(module)[0]["DATABASES"]["default"]["OPTIONS"]["pool"]
+
+    assert pool["reconnect_timeout"] == base.DATABASE_POOL_RECONNECT_TIMEOUT <= 2
+    assert pool["timeout"] == base.DATABASE_POOL_TIMEOUT

@@ -5,10 +5,17 @@ cache and REDIS_URL at it, so that it can kill that server and start it
 again on the same port; the machine's own Redis is never touched.
 
 With Redis gone, the catalog is served from the database (it never reads
-Redis), the rate-limited auth endpoints answer 503 `rate_limit_unavailable`
-with Retry-After (shop/accounts/api/throttling.py says why not
-unthrottled), and /healthz says Redis is down. Once the server is back, all
-of it recovers without a restart: nothing about Redis is decided at import.
+Redis), the rate-limited auth endpoints and login forms answer 503
+`rate_limit_unavailable` with Retry-After (shop/accounts/api/throttling.py
+says why not unthrottled), and /healthz says Redis is down. Once the server
+is back, all of it recovers without a restart: nothing about Redis is
+decided at import.
+
+Redis is Celery's broker too. The test settings run tasks eagerly, inside
+the request, which would hide a request that enqueues a task: with the
+broker down, `.delay()` fails, and in production that request would answer
+500. The walk with Redis down therefore runs Celery as production does,
+sending tasks to a broker on the killed server.
 """
 
 import shutil
@@ -16,11 +23,15 @@ import socket
 import subprocess
 import time
 
+import kombu.exceptions
 import pytest
 import redis
 from django.core.cache.backends.locmem import LocMemCache
+from django.test import Client
 
+from orders.tasks import idempotency_key_purge_task
 from shop import cache as shop_cache
+from shop.celery import app as celery_app
 from shop.settings.base import redis_cache
 from tests.catalog.factories import StockLevelFactory
 from tests.dbs import ALL_DATABASES
@@ -28,6 +39,8 @@ from tests.openapi import assert_matches_schema
 from tests.shop.every_operation import server_errors, valid_inputs, walk
 
 RATE_LIMITED = ("POST /api/v1/auth/register/", "POST /api/v1/auth/token/")
+# The session login forms, outside the schema (shop/accounts/login_throttling.py).
+LOGIN_FORMS = ("/admin/login/", "/api-auth/login/")
 CATALOG_READS = (
     "GET /api/v1/categories/",
     "GET /api/v1/products/",
@@ -104,6 +117,29 @@ def own_redis(tmp_path, settings):
     server.kill()
 
 
+def forget_broker_connections():
+    """Drop Celery's producer pools, so the next task connects to broker_url.
+
+    Celery keeps them for the broker it first sent to; this is what it does
+    itself after a fork (Celery._after_fork).
+    """
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_on_own_redis(own_redis):
+    """Celery as in production: tasks go to the broker, on own_redis."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.broker_url
+    conf.task_always_eager = False
+    conf.broker_url = own_redis.url(db=1)
+    forget_broker_connections()
+    yield own_redis
+    conf.task_always_eager, conf.broker_url = saved
+    forget_broker_connections()
+
+
 def token(client, user):
     return client.post(
         "/api/v1/auth/token/",
@@ -131,15 +167,40 @@ def test_the_rate_limits_count_in_the_redis_the_settings_name(own_redis, client)
     assert counter.dbsize() > 0
 
 
+def test_tasks_go_to_the_broker_on_own_redis_and_fail_once_it_is_down(
+    celery_on_own_redis,
+):
+    """The set-up the walk below relies on: a task enqueued with Redis down fails.
+
+    So a request path that enqueues one would answer 500 in the walk, as it
+    would in production, instead of running the task eagerly and passing.
+    """
+    broker = redis.Redis.from_url(celery_on_own_redis.url(db=1))
+
+    idempotency_key_purge_task.delay()
+
+    assert broker.llen("celery") == 1  # sent, not run here
+    celery_on_own_redis.kill()
+    with pytest.raises(kombu.exceptions.OperationalError):
+        idempotency_key_purge_task.delay()
+
+
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
-def test_with_redis_down_no_operation_answers_500(own_redis):
+def test_with_redis_down_no_operation_answers_500(celery_on_own_redis):
+    own_redis = celery_on_own_redis
     inputs = valid_inputs()
     values, auth, refill_cart = inputs.values, inputs.auth, inputs.refill_cart
     own_redis.kill()
 
     answers = walk(values, auth, before_each=refill_cart)
 
-    assert not server_errors(answers, allowed=RATE_LIMITED)
+    # The walk posts to the browsable API's login form too, if the inventory
+    # lists it: counted like the token endpoint, so refused alike.
+    logins = tuple(f"POST {page}" for page in LOGIN_FORMS if f"POST {page}" in answers)
+    assert not server_errors(answers, allowed=RATE_LIMITED + logins)
+    for label in logins:
+        assert answers[label].status_code == 503, (label, answers[label].content)
+        assert answers[label].json()["code"] == "rate_limit_unavailable"
     for label in CATALOG_READS:
         assert answers[label].status_code == 200, (label, answers[label].content)
     for label in RATE_LIMITED:
@@ -173,6 +234,28 @@ def test_redis_down_is_a_fast_503_and_its_return_is_seen_without_a_restart(
     own_redis.start()  # the same port, an empty server
 
     assert token(client, customer_user).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", LOGIN_FORMS)
+def test_with_redis_down_a_login_form_is_a_503_not_a_guess(own_redis, page):
+    """The login forms check passwords; uncounted, they are not checked."""
+    form = {"username": "a@example.test", "password": "guess"}
+    assert Client().post(page, form).status_code == 200  # the form, with its error
+
+    own_redis.kill()
+    response = Client().post(page, form)
+
+    assert response.status_code == 503, response.content[:300]
+    assert response.json()["code"] == "rate_limit_unavailable"
+    assert "Redis" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0
+    # Showing the form needs no count.
+    assert Client().get(page).status_code == 200
+
+    own_redis.start()
+
+    assert Client().post(page, form).status_code == 200
 
 
 @pytest.mark.django_db(databases=["default", "replica"])

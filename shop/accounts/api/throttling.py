@@ -129,3 +129,26 @@ class TokenEmailThrottle(AuthRateThrottle):
         if not isinstance(email, str) or not email.strip():
             return None  # no address to count; the serializer answers 400
         return email_digest(email)
+
+
+class LoginIpThrottle(TokenIpThrottle):
+    """The token endpoint's per-IP counter, for the session login forms.
+
+    Same scope, so the same counter: /api/v1/auth/token/, /admin/login/ and
+    /api-auth/login/ all test passwords, and one budget for all three keeps
+    a client from tripling its guesses by spreading them over the three.
+    """
+
+
+class LoginEmailThrottle(TokenEmailThrottle):
+    """The token endpoint's per-address counter, for the session login forms.
+
+    Django's AuthenticationForm names the address field `username`, whatever
+    the user model's USERNAME_FIELD; the forms post it form-encoded.
+    """
+
+    def get_ident_value(self, request):
+        email = request.POST.get("username")
+        if not isinstance(email, str) or not email.strip():
+            return None  # no address to count; the form says it is missing
+        return email_digest(email)

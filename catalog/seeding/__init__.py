@@ -14,16 +14,22 @@ from catalog.models import (
     StockLevel,
     Warehouse,
 )
-from shop.seeding import seed_phase
+from shop.seeding import Count, seed_phase
 
-from .catalog import catalog_row_count, seed_catalog
-from .reviews import seed_reviews
+from .catalog import catalog_row_count, check_catalog_plan, seed_catalog
+from .reviews import check_reviews_plan, seed_reviews
 
 
 @seed_phase(
     "catalog",
     order=10,
     models=(Category, Warehouse, Product, ProductVariant, StockLevel),
+    counts={
+        "products": Count(small=200, large=100_000),
+        # Between one and MAX_VARIANTS_PER_PRODUCT per product.
+        "variants": Count(small=600, large=300_000),
+    },
+    check=check_catalog_plan,
     row_count=catalog_row_count,
     provides="product_ids",
 )
@@ -35,6 +41,8 @@ def catalog_phase(writer, *, plan, rng):
     "reviews",
     order=30,
     models=(Review,),
+    counts={"reviews": Count(small=150, large=200_000)},
+    check=check_reviews_plan,
     row_count=lambda plan: plan.reviews,
     needs=("product_ids", "customer_ids"),
 )

@@ -10,7 +10,7 @@ from django.utils.text import slugify
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
 from shop.seeding.copy import CopyWriter
 from shop.seeding.determinism import moment_between, money
-from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT, Plan
+from shop.seeding.plan import Plan
 
 from .vocabulary import ADJECTIVES, AUDIENCES, CATEGORY_TREE, FEATURES, Leaf
 
@@ -23,6 +23,11 @@ WAREHOUSES = (
 )
 SOLD_OUT_SHARE = 0.10
 FULLY_RESERVED_SHARE = 0.05
+# Share of variants that are stocked in a second warehouse as well.
+DUAL_STOCKED_SHARE = 0.3
+# Every option list in vocabulary.py has at least this many entries, so a
+# product never repeats an option (and so never repeats a SKU).
+MAX_VARIANTS_PER_PRODUCT = 5
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,18 @@ class _Product:
     number: int
     leaf: Leaf
     base_cents: int
+
+
+def check_catalog_plan(plan: Plan) -> None:
+    """Refuse a catalogue this phase cannot draw: SKUs must stay unique."""
+    if plan.products < 1:
+        raise ValueError("a plan needs at least one product: raise --products")
+    if not plan.products <= plan.variants <= plan.products * MAX_VARIANTS_PER_PRODUCT:
+        raise ValueError(
+            f"variants must be between products ({plan.products}) and "
+            f"{MAX_VARIANTS_PER_PRODUCT} x products "
+            f"({plan.products * MAX_VARIANTS_PER_PRODUCT}); got {plan.variants}"
+        )
 
 
 def catalog_row_count(plan: Plan) -> int:
@@ -179,7 +196,7 @@ def _variant_rows(rng, products, counts, ids) -> Iterator[tuple]:
 
 
 def _dual_stocked_count(plan: Plan) -> int:
-    return round(plan.variants * plan.second_warehouse_share)
+    return round(plan.variants * DUAL_STOCKED_SHARE)
 
 
 def _write_stock(writer, *, plan, rng, variant_ids, warehouses) -> None:

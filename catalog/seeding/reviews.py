@@ -6,12 +6,23 @@ from collections.abc import Iterator, Sequence
 from catalog.models import Review
 from shop.seeding.copy import CopyWriter
 from shop.seeding.determinism import moment_between
+from shop.seeding.plan import Plan
 
 from .vocabulary import REVIEW_BODIES, REVIEW_TITLES
 
 RATINGS = (1, 2, 3, 4, 5)
 # Roughly how shop ratings fall: mostly fours and fives, a tail of ones.
 RATING_WEIGHTS = (5, 7, 15, 33, 40)
+
+
+def check_reviews_plan(plan: Plan) -> None:
+    # Reviews are unique per customer and product; a cap at half the
+    # possible pairs keeps drawing them without repeats quick.
+    if plan.reviews > plan.customers * plan.products // 2:
+        raise ValueError(
+            f"{plan.reviews} reviews need more customers x products than "
+            f"{plan.customers} x {plan.products}: lower --reviews"
+        )
 
 
 def seed_reviews(

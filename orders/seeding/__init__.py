@@ -7,9 +7,14 @@ shop/seeding/phases.py says how the seed finds this phase.
 """
 
 from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
-from shop.seeding import seed_phase
+from shop.seeding import Count, Plan, seed_phase
 
 from .orders import orders_row_count, seed_orders
+
+
+def check_orders_plan(plan: Plan) -> None:
+    if plan.orders and not plan.customers:
+        raise ValueError("orders need customers to place them: raise --customers")
 
 
 # After the catalogue and accounts phases: the history is drawn from the
@@ -18,6 +23,9 @@ from .orders import orders_row_count, seed_orders
     "orders",
     order=40,
     models=(Coupon, Order, OrderLine, Payment, CouponRedemption),
+    # Past orders, spread over the two years before BASE_TIME.
+    counts={"orders": Count(small=300, large=200_000)},
+    check=check_orders_plan,
     row_count=orders_row_count,
     needs=("customer_ids",),
 )

@@ -1,5 +1,5 @@
-"""The project's own labs: DDL (04), the ER diagram (13), schema changes (17),
-security (23).
+"""The project's own labs: the ER diagram (13), schema changes (17), security
+(23).
 
 One module per lab, named after it; importing this package registers them
 all (`manage.py lab` finds it through shop/lab.py's discover()). Labs about
@@ -15,7 +15,6 @@ from shop.labs import (
     audit,
     er_diagram,
     injection,
-    transactional_ddl,
     zero_downtime,
 )
 
@@ -23,6 +22,5 @@ __all__ = [
     "audit",
     "er_diagram",
     "injection",
-    "transactional_ddl",
     "zero_downtime",
 ]

@@ -1,73 +1,78 @@
-"""How many rows each scale writes.
+"""How many rows one seed writes: the counts every phase declared, for one scale.
 
-A plan is a value, not a set of flags scattered through the code: the
-command builds one from `--scale` (plus the hidden per-count overrides that
-let a test push a mid-size plan through exactly the path `large` takes).
+A plan is a value, not a set of flags scattered through the code. This
+module knows no count by name: each phase declares its own, per scale
+(`counts={"products": Count(small=200, large=100_000)}`, in its app's
+seeding package), with a `check` that refuses what it cannot write, and
+plan_for() combines them. The command builds a plan from `--scale`, plus
+the hidden per-count options the phases contribute (`--products`), which
+let a test push a mid-size plan through exactly the path `large` takes.
 """
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from types import MappingProxyType
 
-# Every option list in vocabulary.py has at least this many entries, so a
-# product never repeats an option (and so never repeats a SKU).
-MAX_VARIANTS_PER_PRODUCT = 5
+from .phases import SCALES, declared_counts, discover
 
 
-@dataclass(frozen=True)
 class Plan:
-    products: int
-    variants: int
-    customers: int
-    reviews: int
-    # Past orders, spread over the two years before BASE_TIME.
-    orders: int
-    # Share of variants that are stocked in a second warehouse as well.
-    second_warehouse_share: float = 0.3
+    """Every phase's counts for one seed, read as attributes: `plan.products`."""
 
-    def __post_init__(self):
-        if self.products < 1:
-            raise ValueError("a plan needs at least one product")
-        if (
-            not self.products
-            <= self.variants
-            <= (self.products * MAX_VARIANTS_PER_PRODUCT)
-        ):
-            raise ValueError(
-                f"variants must be between products ({self.products}) and "
-                f"{MAX_VARIANTS_PER_PRODUCT} x products "
-                f"({self.products * MAX_VARIANTS_PER_PRODUCT}); got {self.variants}"
-            )
-        if min(self.customers, self.reviews, self.orders) < 0:
-            raise ValueError("customers, reviews and orders cannot be negative")
-        if self.orders and not self.customers:
-            raise ValueError("orders need customers to place them: raise --customers")
-        # Reviews are unique per customer and product; a cap at half the
-        # possible pairs keeps drawing them without repeats quick.
-        if self.reviews > self.customers * self.products // 2:
-            raise ValueError(
-                f"{self.reviews} reviews need more customers x products than "
-                f"{self.customers} x {self.products}: lower --reviews"
-            )
+    __slots__ = ("_counts",)
 
+    def __init__(self, counts: Mapping[str, int]):
+        self._counts = MappingProxyType(dict(counts))
 
-SCALES = {
-    "small": Plan(products=200, variants=600, customers=50, reviews=150, orders=300),
-    "large": Plan(
-        products=100_000,
-        variants=300_000,
-        customers=50_000,
-        reviews=200_000,
-        orders=200_000,
-    ),
-}
+    @property
+    def counts(self) -> Mapping[str, int]:
+        return self._counts
+
+    def __getattr__(self, name: str) -> int:
+        # Reached only for names that are not real attributes: the counts.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._counts[name]
+        except KeyError:
+            raise AttributeError(
+                f"no seed phase declares a count named {name!r}; the plan has "
+                f"{', '.join(self._counts) or 'none'}"
+            ) from None
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return dict(self._counts) == dict(other._counts)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={value}" for name, value in self._counts.items())
+        return f"Plan({counts})"
 
 
 def plan_for(scale: str, **overrides: int | None) -> Plan:
-    """Return the plan for `scale`, with any count given in `overrides` replaced."""
-    try:
-        plan = SCALES[scale]
-    except KeyError:
-        raise ValueError(
-            f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}"
-        ) from None
+    """Return the plan for `scale`, with any count given in `overrides` replaced.
+
+    Every phase's `check` then sees the whole plan, so a plan no phase can
+    write is refused before anything touches the database.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+    declared = declared_counts()
     given = {name: value for name, value in overrides.items() if value is not None}
-    return replace(plan, **given) if given else plan
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"no seed phase declares {', '.join(unknown)}: the counts are "
+            f"{', '.join(declared)}"
+        )
+    counts = {
+        name: given.get(name, getattr(count, scale)) for name, count in declared.items()
+    }
+    negative = [f"{name} ({value})" for name, value in counts.items() if value < 0]
+    if negative:
+        raise ValueError(f"counts cannot be negative: {', '.join(negative)}")
+    plan = Plan(counts)
+    for phase in discover():
+        if phase.check is not None:
+            phase.check(plan)
+    return plan

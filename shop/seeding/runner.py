@@ -10,7 +10,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import psycopg
 from django.db import DatabaseError, connections, transaction
+from psycopg import errors
 from tqdm import tqdm
 
 from .copy import CopyWriter
@@ -44,7 +46,9 @@ def seed_database(*, plan: Plan, seed: int = DEFAULT_SEED, using: str = "loader"
 
     `loader` is shop_loader, the one role that bypasses row-level security:
     COPY FROM refuses tables with policies for every other role (chapter
-    22), and the seed writes every customer's rows in one go.
+    22), and the seed writes every customer's rows in one go. So it may
+    reach nothing but the tables the phases fill: each app grants it its
+    own (catalog/sql/grants/loader_v01.sql, for one).
     """
     started = time.monotonic()
     tally = _Tally()
@@ -103,11 +107,23 @@ def _phase(name: str, total: int, using: str, tally: _Tally):
             cursor.execute("SELECT set_config('statement_timeout', '0', true)")
             writer = CopyWriter(cursor, progress)
             yield writer
-    except DatabaseError as exc:
+    # COPY's own errors come straight from psycopg (Django passes copy()
+    # through unwrapped); errors at COMMIT, deferred foreign keys among them,
+    # come wrapped in Django's.
+    except (DatabaseError, psycopg.Error) as exc:
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+        if isinstance(cause, errors.InsufficientPrivilege):
+            advice = (
+                "shop_loader may reach only what the apps grant it: grant the "
+                "table to shop_loader in a migration of the app that owns the "
+                "phase (catalog/sql/grants/loader_v01.sql is an example), "
+                "migrate, and run the command again with --reset."
+            )
+        else:
+            advice = "Earlier phases are committed: run the command again with --reset."
         raise SeedFailed(
             f"seeding failed in the {name} phase, which was rolled back: "
-            f"{str(exc).strip()}. Earlier phases are committed: run the command "
-            "again with --reset."
+            f"{str(exc).strip()}. {advice}"
         ) from exc
     tally.rows.update(writer.counts)
     tally.phase_seconds[name] = time.monotonic() - started

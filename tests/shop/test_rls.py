@@ -423,6 +423,32 @@ def test_the_loader_only_reads_and_appends(sql):
         conn.execute(sql)
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # What no seed phase fills: keys and carts are customers' live
+        # requests, the ledger is the gateway's, tokens are logins.
+        "SELECT count(*) FROM orders_idempotency_key",
+        "INSERT INTO orders_idempotency_key DEFAULT VALUES",
+        "SELECT count(*) FROM orders_fake_gateway_ledger",
+        "INSERT INTO orders_fake_gateway_ledger DEFAULT VALUES",
+        "SELECT count(*) FROM orders_cart_item",
+        "INSERT INTO orders_cart DEFAULT VALUES",
+        "SELECT count(*) FROM authtoken_token",
+        "SELECT count(*) FROM django_session",
+        # The stock ledger's trigger appends as the loader; it reads nothing.
+        "SELECT count(*) FROM orders_stock_movement",
+    ],
+    ids=lambda sql: " ".join(sql.split()[:4]).lower(),
+)
+def test_the_loader_reaches_no_table_the_seed_does_not_fill(sql):
+    with (
+        app_connection("loader", autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(sql)
+
+
 def test_a_nested_context_gives_the_outer_one_back(two_customers):
     from orders.models import Order
 

@@ -29,6 +29,7 @@ from catalog.models import (
     StockLevel,
     Warehouse,
 )
+from catalog.seeding.catalog import DUAL_STOCKED_SHARE, MAX_VARIANTS_PER_PRODUCT
 from catalog.seeding.vocabulary import CATEGORY_TREE
 from orders import seeding as orders_seeding
 from orders.models import (
@@ -43,10 +44,11 @@ from orders.seeding import orders as seeding_orders
 from orders.seeding.coupons import COUPONS
 from shop.accounts.models import Address, Customer, User
 from shop.accounts.seeding import DEMO_LOGINS
-from shop.seeding import SCALES, Plan, plan_for
+from shop.management.commands.seed import Command as SeedCommand
+from shop.seeding import Plan, plan_for, seed_phase
+from shop.seeding import phases as seeding_phases
 from shop.seeding import tables as seeding_tables
 from shop.seeding.determinism import BASE_TIME
-from shop.seeding.plan import MAX_VARIANTS_PER_PRODUCT
 from tests.catalog.factories import ProductFactory
 from tests.dbs import ALL_DATABASES, session_as_staff
 from tests.orders.factories import CouponFactory, OrderFactory
@@ -65,7 +67,7 @@ def reads_as_staff(request):
         yield
 
 
-SMALL = SCALES["small"]
+SMALL = plan_for("small")
 MID_SIZE = plan_for(
     "large",
     products=3_000,
@@ -188,7 +190,7 @@ def fingerprint():
 
 
 def assert_counts_match(plan: Plan):
-    dual_stocked = round(plan.variants * plan.second_warehouse_share)
+    dual_stocked = round(plan.variants * DUAL_STOCKED_SHARE)
     second_addresses = round(plan.customers * 0.4)
     assert Product.objects.count() == plan.products
     assert ProductVariant.objects.count() == plan.variants
@@ -670,6 +672,19 @@ def test_a_failed_orders_phase_leaves_no_order_history(monkeypatch):
     assert Review.objects.count() == SMALL.reviews
 
 
+@seeds_database
+def test_a_table_the_loader_was_not_granted_fails_with_advice():
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("REVOKE INSERT ON catalog_review FROM shop_loader")
+    try:
+        with pytest.raises(CommandError, match=r"reviews phase.*grant the table"):
+            seed(scale="small")
+    finally:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("GRANT INSERT ON catalog_review TO shop_loader")
+    assert not Review.objects.exists()
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -683,6 +698,74 @@ def test_a_failed_orders_phase_leaves_no_order_history(monkeypatch):
 def test_impossible_plans_are_refused_before_touching_the_database(overrides):
     with pytest.raises(CommandError):
         seed(scale="small", **overrides)
+
+
+def test_each_phase_declares_the_counts_it_writes():
+    owners = {
+        name: phase.name for phase in seeding_phases.discover() for name in phase.counts
+    }
+
+    assert owners == {
+        "products": "catalog",
+        "variants": "catalog",
+        "customers": "accounts",
+        "reviews": "reviews",
+        "orders": "orders",
+    }
+    assert SMALL.counts == {
+        "products": 200,
+        "variants": 600,
+        "customers": 50,
+        "reviews": 150,
+        "orders": 300,
+    }
+    assert plan_for("large").counts == {
+        "products": 100_000,
+        "variants": 300_000,
+        "customers": 50_000,
+        "reviews": 200_000,
+        "orders": 200_000,
+    }
+
+
+def test_a_new_phase_brings_its_own_counts_without_a_change_in_shop(monkeypatch):
+    seeding_phases.discover()
+    monkeypatch.setattr(seeding_phases, "REGISTRY", dict(seeding_phases.REGISTRY))
+
+    def check_widgets(plan):
+        if plan.widgets > plan.products:
+            raise ValueError("more widgets than products: lower --widgets")
+
+    seed_phase(
+        "widgets",
+        order=50,
+        models=(),
+        counts={"widgets": seeding_phases.Count(small=3, large=3_000)},
+        check=check_widgets,
+        row_count=lambda plan: plan.widgets,
+    )(lambda writer, **kwargs: None)
+
+    assert plan_for("small").widgets == 3
+    assert plan_for("large", widgets=7).widgets == 7
+    with pytest.raises(ValueError, match="lower --widgets"):
+        plan_for("small", widgets=201)
+    parser = SeedCommand().create_parser("manage.py", "seed")
+    assert parser.parse_args(["--widgets", "5"]).widgets == 5
+    with pytest.raises(ValueError, match="already declares"):
+        seed_phase(
+            "more-widgets",
+            order=60,
+            models=(),
+            counts={"widgets": seeding_phases.Count(small=1, large=1)},
+            row_count=lambda plan: 0,
+        )
+
+
+def test_a_count_no_phase_declares_is_refused():
+    with pytest.raises(ValueError, match="no seed phase declares gadgets"):
+        plan_for("small", gadgets=1)
+    with pytest.raises(ValueError, match="unknown scale"):
+        plan_for("huge")
 
 
 @seeds_database

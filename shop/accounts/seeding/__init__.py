@@ -5,7 +5,7 @@ made of. shop/seeding/phases.py says how the seed finds this phase.
 """
 
 from shop.accounts.models import Address, Customer, User
-from shop.seeding import seed_phase
+from shop.seeding import Count, seed_phase
 
 from .accounts import DEMO_LOGINS, DemoLogin, accounts_row_count, seed_accounts
 
@@ -16,6 +16,8 @@ __all__ = ["DEMO_LOGINS", "DemoLogin", "accounts_phase"]
     "accounts",
     order=20,
     models=(User, Customer, Address),
+    # Besides the demo logins (accounts.py), which every scale has.
+    counts={"customers": Count(small=50, large=50_000)},
     row_count=accounts_row_count,
     provides="customer_ids",
 )

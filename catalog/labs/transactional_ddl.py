@@ -1,5 +1,8 @@
 """Lab `transactional-ddl` (04): DDL rolls back with its transaction, and the
 app's role, shop_app, cannot change the schema at all.
+
+A catalog lab because it tries to alter catalog_product, the table chapter
+04's migrations build.
 """
 
 from shop.lab import Narrator, lab, rolled_back

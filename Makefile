@@ -55,10 +55,14 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir var/site
 
 # lint-imports keeps the layers of DESIGN.md: pyproject.toml's [tool.importlinter].
+# The migration graph keeps them too, with no cycle between apps: the tests
+# of test_migration_graph.py that read the migration files, not a database
+# (seconds, and no service needs to be up).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m pytest tests/shop/test_migration_graph.py -m "not django_db" -q
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -6,8 +6,9 @@
 
 scripts/security_sqlmap.py imports `fixtures()` and `customer_rows()` for
 the values its targets send, by input name as shop/api_inventory.py:Values
-reads them: a SKU, a slug, filters that give a list two pages, a cart line
-and an order of the attacking customer, and `next_cursor()` for a cursor.
+reads them: a SKU, a slug, filters that give a list two pages, the schema's
+language, a cart line and an order of the attacking customer, and
+`next_cursor()` for a cursor.
 """
 
 import sys
@@ -164,6 +165,8 @@ def fixtures(base: str, staff: Api, account: Api) -> dict:
         "line2": "Flat 2",
         "payment_token": "tok_declined",
         "coupon": "WELCOME10",
+        # The schema page's: a language of settings.LANGUAGES.
+        "lang": "en",
     }
 
 

@@ -22,6 +22,12 @@ endpoint is attacked without anyone adding a target (`attacks`):
 3. The token header is the same code on every operation: it is attacked
    once, on the first operation that needs a login and takes nothing else,
    and every changed token is refused, so 401 is the answer to compare.
+4. The pages outside the schema (inventory.PAGES: the schema itself, the
+   docs pages, the session login) are attacked in their query parameters,
+   once per page (its first method, GET): every method of a page is the
+   same code. A parameter the page says sqlmap leaves alone
+   (`not_attacked`, with the reason next to it in PAGES) is neither
+   attacked nor sent.
 
 Each request starts from real values (`targets`, from the live server by
 scripts/security_api.py: a SKU, a cart line and an order of the customer
@@ -110,7 +116,10 @@ class Attack:
 def attacks(
     operations: list[inventory.Operation], names: dict[str, str]
 ) -> list[Attack]:
-    """The requests for sqlmap, by the rules above; `names` are the URL names."""
+    """The requests for sqlmap, by the rules above; `names` are the URL names.
+
+    `operations`: the schema's, then the pages (inventory.PAGES).
+    """
     planned, attacked_paths, token_attacked = [], set(), False
     for op in operations:
         base_name = _name(op, operations, names)
@@ -121,6 +130,14 @@ def attacks(
         ]
         attacked_paths |= {(op.path, i.name) for i in paths}
         query = op.inputs_in(inventory.QUERY)
+        if not op.in_schema:
+            query = [
+                i
+                for i in query
+                if i.name not in dict(op.not_attacked)
+                and (op.path, i.name) not in attacked_paths
+            ]
+            attacked_paths |= {(op.path, i.name) for i in query}
         body = [i for i in op.inputs_in(inventory.BODY) if not i.container]
         headers = [i for i in op.inputs_in(inventory.HEADER) if not i.credential]
         fresh = [
@@ -143,6 +160,12 @@ def attacks(
             )
             token_attacked = True
     return planned
+
+
+def plan() -> list[Attack]:
+    """The attacks on the shop as its URLconf stands: the schema, then PAGES."""
+    operations = [*inventory.operations(), *inventory.PAGES]
+    return attacks(operations, inventory.route_names())
 
 
 def _login_only(op: inventory.Operation) -> inventory.Input | None:
@@ -179,7 +202,12 @@ class Target:
 def target(base: str, attack: Attack, values: inventory.Values, token) -> Target:
     """The sqlmap request of `attack`, with `values` in every input."""
     op = attack.operation
-    valid = inventory.valid_request(op, values, optional_query=True)
+    # Every query value the operation takes, so the baseline is a real
+    # answer; a page's that sqlmap leaves alone are not sent.
+    left_alone = set(dict(op.not_attacked))
+    valid = inventory.valid_request(
+        op, values, optional_query=True, leave_out=left_alone
+    )
     marked = {i.name for i in attack.url_marks}
     path_values = {
         k: v + MARK if k in marked else v for k, v in valid.path_values.items()
@@ -223,9 +251,8 @@ def targets(base: str) -> list[Target]:
     # the same 400 (after the e-mail lookup) on every request.
     account = api.customer(base, f"sqlmap-account-{run}@shop.test", PASSWORD)
     shared = api.fixtures(base, staff, account)
-    operations = inventory.operations()
     result = []
-    for attack in attacks(operations, inventory.route_names()):
+    for attack in plan():
         audience = attack.operation.audience
         values = shared | {"Idempotency-Key": f"sqlmap-{attack.name}-{run}"}
         caller = api.Api(base)

@@ -10,10 +10,18 @@ schema by being in the URLconf, so it is in all three checks without
 anyone editing a list.
 
 Outside the schema are a few pages that are not API operations: the health
-check, the schema and its docs pages, and the JSON 404 for any other /api/
-path. `PAGES` lists them, and `coverage()` names every route under /api/
-or /healthz that is in neither, so the list cannot fall behind the URLconf
-unnoticed.
+check, the schema and its docs pages, the browsable API's login and logout,
+and the JSON 404 for any other /api/ path. `PAGES` lists them, each method
+apart. `EXCLUDED` names the prefixes no check walks, each with its reason
+(Django's admin). `coverage()` walks every route of the URLconf, and names
+each route and method that is in none of the three, so none of them can
+fall behind the URLconf unnoticed: a new top-level route (a webhook) fails
+it until it is a page or excluded with a reason.
+
+A route's methods are read from its view: a class-based view's handlers
+among its http_method_names, a ViewSet's actions. A function view keeps no
+record (require_http_methods checks inside a closure), so it counts as
+answering every method until PAGES lists it with the methods it serves.
 
 Requests are built from valid values keyed by the input's name, not by
 endpoint (`Values`): a body field's dotted path first
@@ -24,14 +32,14 @@ that only the API itself can make (a cursor). An input with no value raises
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import quote
 
 from django.urls import URLResolver, get_resolver
-from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from rest_framework.permissions import SAFE_METHODS
 
 from shop.openapi import ANYONE, AUDIENCE_EXTENSION
@@ -77,6 +85,8 @@ class Operation:
     route: str | None = None
     # Errors in the API's JSON shape {code, detail}; not so a page for people.
     json_errors: bool = True
+    # A page's query parameters sqlmap leaves alone: (name, why) pairs.
+    not_attacked: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -104,21 +114,125 @@ class Operation:
 
 
 def page(
-    path: str, route: str, *, query: tuple[str, ...] = (), html: bool = False
-) -> Operation:
+    path: str,
+    route: str,
+    *,
+    methods: tuple[str, ...] = ("GET",),
+    query: tuple[str, ...] = (),
+    token: bool = False,
+    json_errors: bool = True,
+    not_attacked: dict[str, str] | None = None,
+) -> tuple[Operation, ...]:
+    """A page outside the schema, one Operation per method it serves.
+
+    `token`: it reads the Authorization header (a DRF view, or a check for
+    staff). `not_attacked`: the query parameters sqlmap leaves alone, each
+    with the reason (scripts/security_sqlmap.py attacks the others).
+    """
     inputs = tuple(Input(QUERY, name, required=False) for name in query)
-    return Operation("GET", path, ANYONE, inputs, route=route, json_errors=not html)
+    if token:
+        inputs += (Input(HEADER, "Authorization", False, credential=True),)
+    reasons = tuple((not_attacked or {}).items())
+    if unknown := {name for name, _ in reasons} - set(query):
+        raise ValueError(f"{path}: not_attacked names no query parameter {unknown}")
+    if blank := [name for name, why in reasons if not why.strip()]:
+        raise ValueError(f"{path}: say why sqlmap leaves {blank} alone")
+    return tuple(
+        Operation(
+            method,
+            path,
+            ANYONE,
+            inputs,
+            route=route,
+            json_errors=json_errors,
+            not_attacked=reasons,
+        )
+        for method in methods
+    )
 
 
-# Routes under /api/ and /healthz that are not API operations.
-PAGES = (
-    page("/healthz", "healthz"),
-    page("/api/schema/", "api/schema/", query=("lang",)),
-    page("/api/docs/", "api/docs/", html=True),
-    page("/api/redoc/", "api/redoc/", html=True),
-    # The JSON 404 for every other API path.
-    page("/api/v1/nowhere/", "^api/"),
+# HEAD is GET without the body, and OPTIONS is answered by the framework
+# (Django's View, DRF's metadata) alike for every view: neither is walked.
+FRAMEWORK_METHODS = {"HEAD", "OPTIONS"}
+# The methods a function view counts as answering until PAGES says otherwise.
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+DOCS_QUERY_NOT_ATTACKED = (
+    "drf-spectacular puts it into the schema's URL in the page and reads it "
+    "nowhere else; the schema page is attacked with it"
 )
+
+# The routes that are no API operation, and what each answers to.
+PAGES = (
+    # Its Authorization header asks whether the caller is staff (errors go to
+    # staff only): the token lookup every operation shares. It answers any
+    # method alike; only GET is walked, because an unsafe method meets the
+    # CSRF check before it in production (require_safe would make that a 405).
+    *page("/healthz", "healthz", token=True),
+    # lang picks the translation the schema is written in (shop/api_docs.py
+    # accepts settings.LANGUAGES only); version is refused before anything
+    # reads it.
+    *page(
+        "/api/schema/",
+        "api/schema/",
+        query=("lang", "version"),
+        token=True,
+        not_attacked={"version": "refused (400) before any code reads it"},
+    ),
+    *page(
+        "/api/docs/",
+        "api/docs/",
+        query=("lang", "version"),
+        token=True,
+        not_attacked=dict.fromkeys(("lang", "version"), DOCS_QUERY_NOT_ATTACKED),
+    ),
+    *page(
+        "/api/redoc/",
+        "api/redoc/",
+        query=("lang", "version"),
+        token=True,
+        not_attacked=dict.fromkeys(("lang", "version"), DOCS_QUERY_NOT_ATTACKED),
+    ),
+    # The browsable API's session login: Django's LoginView (PUT is POST to
+    # it, ProcessFormView.put). An HTML form for people, so errors are HTML.
+    # Its form body (username, password) is Django's AuthenticationForm and
+    # is not varied here: the hostile inputs and sqlmap build JSON bodies.
+    *page(
+        "/api-auth/login/",
+        "api-auth/login/",
+        methods=("GET", "POST", "PUT"),
+        query=("next",),
+        json_errors=False,
+        not_attacked={
+            "next": "Django's LoginView writes it into the form and checks it "
+            "against ALLOWED_HOSTS before redirecting (no query reads it)"
+        },
+    ),
+    *page(
+        "/api-auth/logout/",
+        "api-auth/logout/",
+        methods=("POST",),
+        query=("next",),
+        json_errors=False,
+        not_attacked={
+            "next": "Django's LogoutView checks it against ALLOWED_HOSTS "
+            "before redirecting (no query reads it)"
+        },
+    ),
+    # The JSON 404 for every other API path, whatever the method (it is
+    # CSRF-exempt, so an unsafe method gets the same JSON).
+    *page("/api/v1/nowhere/", "^api/", methods=HTTP_METHODS),
+)
+
+# Prefixes of routes no check walks, each with the reason. Static files are
+# not routes of the URLconf (runserver, or the web server, serves
+# STATIC_URL), so they need no entry.
+EXCLUDED = {
+    "admin/": "Django's own admin: HTML forms for staff behind its own login, "
+    "session and CSRF check, not the API. Django tests its views; the shop's "
+    "tests open its pages (tests/shop/test_api_shell.py) and check the staff "
+    "context it runs in (tests/shop/test_rls.py).",
+}
 
 
 @cache
@@ -273,16 +387,21 @@ class Request:
 
 
 def valid_request(
-    operation: Operation, values: Values, *, optional_query: bool = False
+    operation: Operation,
+    values: Values,
+    *,
+    optional_query: bool = False,
+    leave_out: Collection[str] = (),
 ) -> Request:
     """The operation called with valid values in every input but credentials.
 
     Optional query parameters are left out unless `optional_query`: absent is
     as valid as present, and some (a cursor) have no value before a request.
+    Those named in `leave_out` are left out even so.
     """
     query, headers = {}, {}
     for inp in operation.inputs_in(QUERY):
-        if inp.required or optional_query:
+        if inp.required or (optional_query and inp.name not in leave_out):
             query[inp.name] = _as_text(values.value(inp, operation))
     for inp in operation.inputs_in(HEADER):
         if not inp.credential:
@@ -332,20 +451,44 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def url_routes(urlconf: str | None = None) -> set[tuple[str, str]]:
-    """Every (route, method) the URLconf serves under /api/ and /healthz."""
-    return {
-        (route, method)
-        for route, callback in _walk(get_resolver(urlconf))
-        if route.lstrip("^").startswith("api/") or route.startswith("healthz")
-        for method in _methods(callback)
-    }
+def url_routes(urlconf: str | None = None) -> dict[str, tuple[str, ...] | None]:
+    """Every route of the URLconf, with the methods its view answers.
+
+    None for a function view, which keeps no record of them. Where two
+    patterns have the same route, the first one answers (Django resolves
+    in order).
+    """
+    routes = {}
+    for route, callback in _walk(get_resolver(urlconf)):
+        routes.setdefault(route, view_methods(callback))
+    return routes
 
 
-# DRF views answer OPTIONS (and HEAD with GET) themselves, the same for all.
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
-# Function views (healthz, the API's 404) declare no methods; GET stands in.
-FUNCTION_VIEW_METHODS = ("GET",)
+def view_methods(callback) -> tuple[str, ...] | None:
+    """The methods a view answers but HEAD and OPTIONS; None for a function view.
+
+    A class-based view answers those of its http_method_names (as_view's
+    included) it has a handler for; a ViewSet those its router bound to
+    actions, which are handlers only once the view is made.
+    """
+    view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view_class is None:
+        return None
+    # DRF's as_view records its arguments as `initkwargs`, Django's as
+    # `view_initkwargs`.
+    initkwargs = (
+        getattr(callback, "initkwargs", None)
+        or getattr(callback, "view_initkwargs", None)
+        or {}
+    )
+    names = initkwargs.get("http_method_names", view_class.http_method_names)
+    actions = getattr(callback, "actions", None)
+    if actions is not None:
+        served = set(actions)
+    else:
+        served = {name for name in names if hasattr(view_class, name)}
+    methods = (name.upper() for name in names if name in served)
+    return tuple(m for m in methods if m not in FRAMEWORK_METHODS)
 
 
 def _walk(resolver, prefix="", *, names=False) -> Iterator[tuple[str, Any]]:
@@ -358,13 +501,6 @@ def _walk(resolver, prefix="", *, names=False) -> Iterator[tuple[str, Any]]:
             yield route, pattern.name if names else pattern.callback
 
 
-def _methods(callback) -> tuple[str, ...]:
-    view_class = getattr(callback, "view_class", None)
-    if view_class is None:
-        return FUNCTION_VIEW_METHODS
-    return tuple(m.upper() for m in HTTP_METHODS if hasattr(view_class, m))
-
-
 def route_names(urlconf: str | None = None) -> dict[str, str]:
     """The URL name of each path, as the schema writes it ("product-list")."""
     return {
@@ -375,35 +511,65 @@ def route_names(urlconf: str | None = None) -> dict[str, str]:
 
 
 def route_path(route: str) -> str:
-    """A URLconf route as the schema writes its path: <int:order_id> -> {order_id}."""
-    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+    """A URLconf route as the schema writes its path: <int:order_id> -> {order_id}.
+
+    drf-spectacular's own conversion, so a regex route (a router's
+    "^widgets/(?P<pk>[^/.]+)/$") comes out as it does in the schema.
+    """
+    return _ENUMERATOR.get_path_from_regex(route)
+
+
+_ENUMERATOR = EndpointEnumerator(patterns=())
+
+
+def _schema_key(path: str) -> str:
+    """A path with its parameters unnamed: the schema may rename {pk} to {id}."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
 
 
 @dataclass
 class Coverage:
-    """Routes that neither the schema nor PAGES accounts for, and stale PAGES."""
+    """What the URLconf serves that no check accounts for, and stale entries."""
 
-    missing: list[tuple[str, str]] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (route, method)
+    stale: list[str] = field(default_factory=list)  # PAGES for no route or method
+    unused_exclusions: list[str] = field(default_factory=list)  # EXCLUDED prefixes
 
 
 def coverage(
     schema_operations: list[Operation] | None = None,
     pages: tuple[Operation, ...] = PAGES,
     urlconf: str | None = None,
+    excluded: Mapping[str, str] = EXCLUDED,
 ) -> Coverage:
-    """Compare the URLconf's routes with the schema's operations and `pages`."""
+    """Compare every route of the URLconf with the schema, `pages` and `excluded`."""
     if schema_operations is None:
         schema_operations = operations()
     routes = url_routes(urlconf)
-    in_schema = {(o.path, o.method) for o in schema_operations}
+    in_schema = {(_schema_key(o.path), o.method) for o in schema_operations}
     listed = {(p.route, p.method) for p in pages}
-    return Coverage(
-        missing=sorted(
+    found = Coverage()
+    used = set()
+    for route, methods in routes.items():
+        prefix = next((p for p in excluded if route.lstrip("^").startswith(p)), None)
+        if prefix is not None:
+            used.add(prefix)
+            continue
+        if methods is None:
+            # A function view answers what PAGES says it does, or anything.
+            methods = tuple(m for r, m in listed if r == route) or HTTP_METHODS
+        key = _schema_key(route_path(route))
+        found.missing += [
             (route, method)
-            for route, method in routes
-            if (route_path(route), method) not in in_schema
-            and (route, method) not in listed
-        ),
-        stale=sorted(p.route for p in pages if (p.route, p.method) not in routes),
-    )
+            for method in methods
+            if (key, method) not in in_schema and (route, method) not in listed
+        ]
+        found.stale += [
+            f"{method} {route}"
+            for r, method in sorted(listed)
+            if r == route and method not in methods
+        ]
+    found.missing.sort()
+    found.stale += sorted(f"{m} {r}" for r, m in listed if r not in routes)
+    found.unused_exclusions = sorted(set(excluded) - used)
+    return found

@@ -5,7 +5,9 @@ The permission matrix (tests/shop/test_permissions.py), the hostile inputs
 (scripts/security_sqlmap.py) all derive from it. These tests prove the
 point with a throw-away view in a URLconf of its own: it shows up in all
 three without anyone editing a list, and a view that does not say who may
-call it stops the schema from being built at all.
+call it stops the schema from being built at all. A route outside the
+schema (a webhook, a plain Django view) is reported by the walk over the
+whole URLconf until it is one of PAGES or excluded with a reason.
 """
 
 import importlib
@@ -14,12 +16,16 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 from django.test import override_settings
-from django.urls import path
+from django.urls import include, path
+from django.views import View
+from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
 from shop import api_inventory as inventory
@@ -173,12 +179,123 @@ def test_a_view_relying_on_the_default_permission_stops_the_schema():
         inventory.generate_schema()
 
 
+def every_method(route):
+    return sorted((route, method) for method in inventory.HTTP_METHODS)
+
+
 def test_a_route_outside_the_schema_and_the_pages_is_reported():
     urls = urlconf()
     urls.urlpatterns.insert(0, path("api/v1/plain/", lambda request: None))
     with override_settings(ROOT_URLCONF=urls):
         found = inventory.coverage(inventory.operations(inventory.generate_schema()))
-    assert found.missing == [("api/v1/plain/", "GET")]
+    # A function view keeps no record of its methods: it counts as all of them.
+    assert found.missing == every_method("api/v1/plain/")
+
+
+@require_POST
+def webhook(request):
+    return HttpResponse(status=204)
+
+
+def test_a_new_top_level_route_is_missing_until_it_is_a_page_or_excluded():
+    urls = urlconf()
+    urls.urlpatterns.insert(0, path("webhooks/x", webhook))
+    with override_settings(ROOT_URLCONF=urls):
+        schema_operations = inventory.operations(inventory.generate_schema())
+        found = inventory.coverage(schema_operations)
+        # require_POST leaves no record either: until PAGES lists the route
+        # with its methods, every method is missing.
+        assert found.missing == every_method("webhooks/x")
+        as_page = inventory.page("/webhooks/x", "webhooks/x", methods=("POST",))
+        paged = inventory.coverage(schema_operations, (*inventory.PAGES, *as_page))
+        excluded = {**inventory.EXCLUDED, "webhooks/": "the payment provider's"}
+        left_out = inventory.coverage(schema_operations, excluded=excluded)
+    assert paged == inventory.Coverage()
+    assert left_out == inventory.Coverage()
+
+
+def test_pages_and_exclusions_that_match_no_route_are_reported():
+    schema_operations = inventory.operations()
+    gone = inventory.page("/api/gone/", "api/gone/")
+    # A class-based view's methods are its own: the docs page has no POST.
+    no_post = inventory.page("/api/docs/", "api/docs/", methods=("POST",))
+    found = inventory.coverage(
+        schema_operations,
+        (*inventory.PAGES, *gone, *no_post),
+        excluded={**inventory.EXCLUDED, "static/": "served by the web server"},
+    )
+    assert found.missing == []
+    assert found.stale == ["POST api/docs/", "GET api/gone/"]
+    assert found.unused_exclusions == ["static/"]
+
+
+class FormPage(View):
+    def get(self, request):
+        return HttpResponse()
+
+    def post(self, request):
+        return HttpResponse()
+
+
+class GadgetViewSet(viewsets.ViewSet):
+    permission_classes = [AllowAny]
+    # The router binds PUT to update; the view answers it with a 405.
+    http_method_names = ["get", "patch", "options"]
+
+    @extend_schema(responses={200: WidgetInput})
+    def list(self, request):
+        return Response([])
+
+    @extend_schema(
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+        responses={200: WidgetInput},
+    )
+    def retrieve(self, request, pk):
+        return Response({})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+        request=WidgetInput,
+        responses={200: WidgetInput},
+    )
+    def partial_update(self, request, pk):
+        return Response({})
+
+    def update(self, request, pk):
+        return Response({})
+
+
+def test_a_routes_methods_are_read_from_its_view():
+    router = SimpleRouter()
+    router.register("gadgets", GadgetViewSet, basename="gadget")
+    urls = urlconf()
+    urls.urlpatterns[:0] = [
+        path("api/v1/", include(router.urls)),
+        # as_view's http_method_names narrow the class's.
+        path("api/v1/form/", FormPage.as_view(http_method_names=["get", "head"])),
+    ]
+    with override_settings(ROOT_URLCONF=urls):
+        routes = inventory.url_routes()
+        found = inventory.coverage(inventory.operations(inventory.generate_schema()))
+    assert routes["api/v1/^gadgets/$"] == ("GET",)
+    assert routes["api/v1/^gadgets/(?P<pk>[^/.]+)/$"] == ("GET", "PATCH")
+    assert routes["api/v1/form/"] == ("GET",)
+    assert routes["api/v1/widgets/<int:widget_id>/"] == ("PATCH",)
+    # The ViewSet's routes are the schema's paths; the plain Django view is not.
+    assert found.missing == [("api/v1/form/", "GET")]
+
+
+def test_every_exclusion_says_why():
+    assert inventory.EXCLUDED, "admin/ at least: Django's own admin"
+    for prefix, reason in inventory.EXCLUDED.items():
+        assert prefix.endswith("/") and len(reason.split()) >= 5, prefix
+
+
+def test_a_page_says_why_sqlmap_leaves_a_parameter_alone():
+    with pytest.raises(ValueError, match="say why"):
+        inventory.page("/p/", "p/", query=("q",), not_attacked={"q": " "})
+    with pytest.raises(ValueError, match="no query parameter"):
+        inventory.page("/p/", "p/", not_attacked={"q": "because"})
 
 
 def test_operations_open_to_anyone_say_so_in_their_security_too():
@@ -269,16 +386,35 @@ HAND_WRITTEN_TARGETS = {
 
 
 def test_the_sqlmap_plan_covers_what_the_hand_written_targets_did(sqlmap):
-    planned = sqlmap.attacks(inventory.operations(), inventory.route_names())
-    pairs = set().union(*(attack.pairs() for attack in planned))
+    pairs = set().union(*(attack.pairs() for attack in sqlmap.plan()))
     assert HAND_WRITTEN_TARGETS - pairs == set()
 
 
-def test_the_sqlmap_plan_keeps_the_options_its_requests_need(sqlmap):
-    planned = {
-        a.name: a
-        for a in sqlmap.attacks(inventory.operations(), inventory.route_names())
+def test_the_sqlmap_plan_attacks_each_page_query_parameter_or_says_why_not(sqlmap):
+    planned = {a.name: a for a in sqlmap.plan()}
+    attacked = {
+        (path, name)
+        for attack in planned.values()
+        for _, path, where, name in attack.pairs()
+        if where == inventory.QUERY
     }
+    for page in inventory.PAGES:
+        left_alone = dict(page.not_attacked)
+        for inp in page.inputs_in(inventory.QUERY):
+            # Either attacked, or left alone for a reason: never both.
+            assert ((page.path, inp.name) in attacked) != (inp.name in left_alone)
+    schema = planned["schema"]
+    assert (schema.operation.path, schema.expect) == ("/api/schema/", ("lang",))
+    # The page's other parameter (version, refused) is not sent at all.
+    values = inventory.Values("here", {"lang": "en"})
+    target = sqlmap.target("http://shop", schema, values, None)
+    assert target.url == "http://shop/api/schema/?lang=en"
+    argv = sqlmap.command(target, Path("/tmp"))
+    assert argv[argv.index("-p") + 1] == "lang"
+
+
+def test_the_sqlmap_plan_keeps_the_options_its_requests_need(sqlmap):
+    planned = {a.name: a for a in sqlmap.plan()}
     # A new key for every payload, else checkout replays the stored answer.
     assert planned["checkout"].tamper == sqlmap.TAMPER
     key = planned["checkout-idempotency-key"]

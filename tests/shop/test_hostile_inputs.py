@@ -7,12 +7,13 @@ header of every operation that reads one included), each JSON body field
 (containers and nested fields too), the whole body and its content type gets
 SQL injection strings, NUL bytes, 100k-character strings, awkward Unicode,
 numbers out of range and JSON of the wrong type; so do the pages outside the
-schema (`PAGES`: the health check, the docs, the JSON 404). The API must
-answer every one with a 2xx or a 4xx in the error shape {code, detail}
-(never a 5xx; the docs pages, HTML for people, answer errors in HTML), and
-the database must be as it was: no table dropped, the customer's password
-unchanged, and no row count changed but in the tables the operation writes
-anyway.
+schema (`PAGES`: the health check, the schema and its docs pages, the
+browsable API's login and logout, the JSON 404). The API must answer every
+one with a 2xx or a 4xx in the error shape {code, detail} (never a 5xx; the
+login and logout pages, Django's HTML forms for people, answer errors in
+HTML), and the database must be as it was: no table dropped, the customer's
+password unchanged, and no row count of the shop's tables changed but in
+the tables the operation writes anyway.
 
 Each hostile request is a valid request with one part replaced. The valid
 values are tests/shop/every_operation.py's, keyed by input name (a body
@@ -42,11 +43,15 @@ misbehaved, not only the first.
 """
 
 import json
+from functools import cache
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-import yaml
+from django.apps import apps
+from django.conf import settings
 from django.db import connection
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from shop import api_inventory as inventory
@@ -82,6 +87,9 @@ HOSTILE_TEXT = [
     "../../etc/passwd",
     "<script>alert(1)</script>",
     "%s%n{0}{{7*7}}",
+    # Ends a header line early where a value is copied into a response
+    # header (the schema's file name took ?version= so, and was a 500).
+    "x\r\nX-Injected: 1",
 ]
 # As raw JSON text, put in place of one field's value.
 DEEP_LIST = "[" * 1000 + "]" * 1000
@@ -118,19 +126,6 @@ HOSTILE_BODIES = [
     DEEP_LIST.encode(),
     b'{"a":' * 1000 + b"1" + b"}" * 1000,
     b"x" * 100_000,
-]
-# Row counts that no hostile request may change but where the operation's
-# valid request changes them too.
-GUARDED_TABLES = [
-    "accounts_user",
-    "authtoken_token",
-    "catalog_category",
-    "catalog_product",
-    "catalog_product_variant",
-    "catalog_stock_level",
-    "orders_cart_item",
-    "orders_order",
-    "orders_idempotency_key",
 ]
 # DRF reads ?format= on every view to pick a renderer (URL_FORMAT_OVERRIDE).
 EVERY_OPERATION_QUERY = ("format",)
@@ -230,13 +225,48 @@ def hostile_requests(operation, values, authorization):
         yield f"body as {content_type}", True, request(content_type=content_type)
 
 
+@cache
+def guarded_tables():
+    """Every table of the shop's own apps, and the tokens' (authtoken_token).
+
+    Row counts that no hostile request may change but where the operation's
+    valid request changes them too. The shop's apps are those whose package
+    is in the project, so a new app's tables, or a new model's, are guarded
+    without a list to edit. Tables a migration made in SQL, with no model
+    (the fake gateway's ledger), are found by their app's prefix, but for
+    those the app's role may not read: the audit log, which only triggers
+    on the tables above write.
+    """
+    project = Path(settings.BASE_DIR)
+    ours = [
+        config
+        for config in apps.get_app_configs()
+        if (project / config.name.split(".")[0]).is_dir()
+    ]
+    tables = {Token._meta.db_table}
+    for config in ours:
+        for model in config.get_models(include_auto_created=True):
+            if model._meta.managed and not model._meta.proxy:
+                tables.add(model._meta.db_table)
+    prefixes = tuple(f"{config.label}_" for config in ours)
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            if table.startswith(prefixes) and table not in tables:
+                quoted = connection.ops.quote_name(table)
+                cursor.execute("SELECT has_table_privilege(%s, 'SELECT')", [quoted])
+                if cursor.fetchone()[0]:
+                    tables.add(table)
+    return tuple(sorted(tables))
+
+
 def row_counts():
     # As staff: row-level security would hide every customer's rows, and a
     # count of nothing cannot change.
     with as_staff(), connection.cursor() as cursor:
         counts = {}
-        for table in GUARDED_TABLES:
-            cursor.execute(f'SELECT count(*) FROM "{table}"')  # names from above
+        for table in guarded_tables():
+            # The name is the catalog's, quoted as an identifier.
+            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(table)}")
             counts[table] = cursor.fetchone()[0]
         return counts
 
@@ -276,10 +306,6 @@ def refused(response):
 
 
 def error_body(response):
-    content_type = response.get("Content-Type", "")
-    if "openapi" in content_type and "json" not in content_type:
-        # The schema view renders everything, its errors too, as YAML.
-        return yaml.safe_load(response.content)
     return response.json()
 
 
@@ -323,7 +349,7 @@ def test_hostile_values_never_cause_a_5xx_or_harm_the_database(operation, inputs
         cursor.execute("SELECT to_regclass('catalog_product')")
         assert cursor.fetchone()[0] is not None, "catalog_product is gone"
     after = row_counts()
-    changed = {t for t in GUARDED_TABLES if after[t] != before[t]}
+    changed = {t for t in after if after[t] != before[t]}
     assert changed <= writes, (
         f"Hostile requests changed the row counts of {sorted(changed - writes)}, "
         f"which the valid request does not: {before} -> {after}"

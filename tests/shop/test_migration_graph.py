@@ -4,9 +4,18 @@ DESIGN.md's layers are shop (with shop.accounts) at the bottom, then catalog,
 orders and analytics. Each app owns its tables' SQL (policies, triggers,
 grants) and builds on what the apps below it created, so a dependency may
 only point down, and there can be no cycle between apps.
+
+The layers are read from the import-linter contract in pyproject.toml, so
+the imports and the migrations keep one order. The tests that need no
+database run in `make lint` too (-m "not django_db"): they read the
+migration files, not a database.
 """
 
+import tomllib
+from pathlib import Path
+
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
@@ -14,11 +23,37 @@ from django.db.migrations.loader import MigrationLoader
 
 from shop.management.commands.migrate import OLD_LAYOUT
 
-# Bottom first. shop and shop.accounts (label "accounts") share the bottom
-# layer, but their migrations still may not wait for each other both ways.
-LAYERS = [("shop", "accounts"), ("catalog",), ("orders",), ("analytics",)]
-OURS = {app for layer in LAYERS for app in layer}
-LAYER_OF = {app: level for level, layer in enumerate(LAYERS) for app in layer}
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def import_layers():
+    """The packages of import-linter's layers contract, bottom first."""
+    config = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    return list(reversed(contract["layers"]))
+
+
+# An app's layer is its package's: shop.accounts (label "accounts") shares
+# shop's, but their migrations still may not wait for each other both ways.
+LAYER_OF = {
+    config.label: level
+    for level, package in enumerate(import_layers())
+    for config in apps.get_app_configs()
+    if config.name.split(".")[0] == package
+}
+OURS = set(LAYER_OF)
+
+
+def test_every_app_of_the_project_is_in_a_layer():
+    project = PYPROJECT.parent
+    ours = {
+        config.label
+        for config in apps.get_app_configs()
+        if (project / config.name.split(".")[0]).is_dir()
+    }
+    assert ours == OURS, "an app outside pyproject.toml's import-linter layers"
+    assert LAYER_OF["shop"] == LAYER_OF["accounts"] < LAYER_OF["catalog"]
+    assert LAYER_OF["catalog"] < LAYER_OF["orders"] < LAYER_OF["analytics"]
 
 
 def app_edges():

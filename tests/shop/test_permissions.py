@@ -1,4 +1,4 @@
-"""Who may call what: every operation and page under /api/ and /healthz, per role.
+"""Who may call what: every operation and page of the URLconf, per role.
 
 Who may call an operation is written in the schema: shop/openapi.py gives
 each operation an `x-audience` (anyone, customer or staff) read from its
@@ -18,8 +18,9 @@ schema documents which). "staff" is a staff account without a customer
 profile. The pages outside the schema (shop/api_inventory.py:PAGES) are
 open to anyone.
 
-The routes are read from the URLconf too: one under /api/ or /healthz that
-is neither in the schema nor in PAGES fails
+The routes are read from the URLconf too, all of them: a route and method
+that is neither in the schema nor in PAGES, nor under a prefix that
+shop/api_inventory.py:EXCLUDED gives a reason for (Django's admin), fails
 `test_every_route_and_method_has_an_expectation`.
 
 The schema's audience comes from the same permission classes it would
@@ -93,11 +94,17 @@ def test_every_route_and_method_has_an_expectation():
     found = inventory.coverage()
     assert not found.missing, (
         f"{found.missing} are neither in the OpenAPI schema nor in "
-        "shop/api_inventory.py:PAGES. An API view is in the schema by being a "
-        "DRF APIView; a page that is no API operation goes in PAGES."
+        "shop/api_inventory.py:PAGES nor EXCLUDED. An API view is in the schema "
+        "by being a DRF APIView; a page that is no API operation goes in PAGES "
+        "with the methods it answers (a function view counts as answering "
+        "every method until it is listed); a prefix no check should walk goes "
+        "in EXCLUDED, with the reason."
     )
     assert not found.stale, (
-        f"PAGES lists routes the URLconf no longer has: {found.stale}"
+        f"PAGES lists routes or methods the URLconf no longer has: {found.stale}"
+    )
+    assert not found.unused_exclusions, (
+        f"EXCLUDED prefixes that match no route: {found.unused_exclusions}"
     )
 
 

@@ -16,7 +16,8 @@ SELECT "orders_order"."id",
        "orders_order"."created_at",
        "orders_order"."updated_at",
        "orders_order"."paid_at",
-       "orders_order"."cancelled_at"
+       "orders_order"."cancelled_at",
+       "orders_order"."payment_reference"
 FROM "orders_order"
 WHERE "orders_order"."id" = 1
 ORDER BY "orders_order"."id" ASC

@@ -40,6 +40,7 @@ from orders import services
 from orders.models import Cart, CartItem, Order
 from shop.accounts.models import Customer, User
 from shop.db_context import staff_transaction
+from shop.errors import ApplicationError
 
 ADDRESS = services.ShippingAddress(
     line1="1 Bench Street", city="Benchville", postal_code="12345", country="US"
@@ -64,8 +65,12 @@ def app_place(customer_id: int) -> None:
         coupon_code=None,
         fingerprint=FINGERPRINT,
     )
-    if result.status != 201:
-        raise CheckoutFailed(f"app checkout answered {result.status}: {result.body}")
+    # checkout() returns an outcome (orders/services/checkout.py): a fresh
+    # key can only place the order or be refused, never replay.
+    if isinstance(result, ApplicationError):
+        raise CheckoutFailed(f"app checkout refused: {result.code}: {result.detail}")
+    if not isinstance(result, services.OrderPlaced):
+        raise CheckoutFailed(f"app checkout did not place the order: {result!r}")
 
 
 def function_place(customer_id: int) -> None:

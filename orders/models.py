@@ -144,8 +144,7 @@ class Order(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     # The shop's name for this order's charge and refund at the payment
     # gateway (see new_payment_reference). The database default covers rows
-    # written by raw SQL (the labs); orders placed before migration 0010 may
-    # keep the `order-<id>` they were charged under.
+    # written by raw SQL (the labs).
     payment_reference = models.CharField(
         max_length=64,
         default=new_payment_reference,
@@ -264,7 +263,7 @@ class Payment(models.Model):
 
     At most one charge row and one refund row per order. Both only move
     forward: a charge row towards certainty (unknown < not_captured <
-    declined < captured, orders/sql/queries/payment_charge_record_v01.sql),
+    declined < captured, orders/sql/queries/payment_charge_record_v02.sql),
     a refund row from owed to done.
     """
 

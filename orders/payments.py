@@ -38,6 +38,11 @@ the same one. Its bookkeeping runs on a connection of its own, in
 autocommit, so that it is never part of the caller's transaction, exactly as
 a call to a remote gateway would not be.
 
+Every call (charge, charge_status, refund) first refuses to run inside a
+transaction, and hands the caller's pooled connection back to the pool for
+its duration (_leave_the_database): a slow gateway holds neither locks nor
+connections of the shop's.
+
 `PAYMENT_GATEWAY_DELAY` (seconds) makes every call slow, so tests can show
 that no row lock is held while the shop waits for the gateway.
 `PAYMENT_GATEWAY_HOOK` (tests only) is called with a GatewayCall at the
@@ -90,6 +95,15 @@ class GatewayTimeout(GatewayError):
 
 class GatewayUnavailable(GatewayError):
     """The gateway could not be reached."""
+
+
+# What a call that got no answer raises: the gateway's own timeout or
+# outage (GatewayError), the fake gateway's store failing mid-call
+# (psycopg.Error, what a real gateway's server failing looks like from
+# here), or the connection to it cut (OSError: ConnectionError,
+# TimeoutError). The work may or may not have been done: callers treat
+# them alike, as an unknown outcome, and find out later.
+NO_ANSWER = (GatewayError, psycopg.Error, OSError)
 
 
 class GatewayRefused(Exception):
@@ -231,8 +245,9 @@ def history_record(entries) -> int:
     real gateway would know it, and refunds of it would be refused without
     it. One transaction on the gateway's own connection (never the
     caller's), all or nothing; an entry the gateway already holds for the
-    same kind and reference is kept as it is (a repeated seed). Returns how
-    many entries were new.
+    same kind and reference is kept as it is (the same seed again). Returns
+    how many entries were new. `seed --reset` forgets this history first
+    (history_forget).
     """
     with _ledger() as cursor, cursor.connection.transaction():
         cursor.execute(read_sql(f"{SQL}/history_table_v01.sql"))
@@ -251,21 +266,48 @@ def history_record(entries) -> int:
         return cursor.rowcount
 
 
+def history_forget() -> int:
+    """Forget the history the gateway was given, and the refunds made of it.
+
+    For `seed --reset` (orders/seeding/), once it has emptied the orders
+    that history describes. Returns how many entries were forgotten.
+    """
+    with _ledger() as cursor:
+        cursor.execute(read_sql(f"{SQL}/history_forget_v01.sql"))
+        return cursor.rowcount
+
+
 def _enter(call: GatewayCall) -> None:
-    _refuse_in_transaction(call.name)
+    _leave_the_database(call.name)
     _wait()
     hook = getattr(settings, "PAYMENT_GATEWAY_HOOK", None)
     if hook is not None:
         hook(call)  # tests: count calls, hold one inside the gateway
 
 
-def _refuse_in_transaction(call: str) -> None:
-    for connection in connections.all(initialized_only=True):
+def _leave_the_database(call: str) -> None:
+    """Refuse a call inside a transaction; hand pooled connections back.
+
+    Every gateway call may take seconds. A transaction open through it
+    would hold its locks all that time. A pooled connection held through
+    it holds no lock, but is one fewer for everyone else: ten slow charges,
+    or ten cancels waiting for their refunds, would empty a pool of ten,
+    and every other request, catalogue reads included, would wait for a
+    connection and answer 503. So the caller's pooled connections go back
+    to the pool, and its next query borrows a (checked) one again. An
+    unpooled alias keeps its connection: closing it frees nothing that
+    another request could take, and reopening it costs a new session.
+    """
+    in_use = connections.all(initialized_only=True)
+    for connection in in_use:
         if connection.in_atomic_block:
             raise PaymentCalledInTransaction(
                 f"{call}() called inside a transaction on {connection.alias!r}: "
                 "finish the transaction first (checkout phase 2 runs outside one)."
             )
+    for connection in in_use:
+        if connection.settings_dict["OPTIONS"].get("pool"):
+            connection.close()
 
 
 def _wait() -> None:

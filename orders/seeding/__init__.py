@@ -6,6 +6,7 @@ customers earlier phases committed); coupons.py which coupons ran when.
 shop/seeding/phases.py says how the seed finds this phase.
 """
 
+from orders import payments
 from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
 from shop.seeding import Count, Plan, seed_phase
 
@@ -28,6 +29,11 @@ def check_orders_plan(plan: Plan) -> None:
     check=check_orders_plan,
     row_count=orders_row_count,
     needs=("customer_ids",),
+    # The gateway's record of the seeded history describes only the orders
+    # --reset truncates: without forgetting it, a reseed would find the
+    # refunds of orders cancelled before the reset still on file, and the
+    # cancel of the same order, seeded again, would "refund" nothing.
+    on_reset=payments.history_forget,
 )
 def orders_phase(writer, *, plan, rng, customer_ids):
     seed_orders(writer, plan=plan, rng=rng, customer_ids=customer_ids)

@@ -31,8 +31,7 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -135,13 +134,9 @@ def checkout(
         idempotency_key_release(customer_id=customer_id, key_id=claim.key_id)
         raise
 
-    # Phase 2: outside any transaction; charge() refuses to run inside one.
-    # The pooled connection goes back to the pool while the gateway answers:
-    # held through the call, ten slow charges would empty a pool of ten, and
-    # every other request, catalogue reads included, would wait for a
-    # connection and answer 503. _record and _settle borrow a checked one.
-    if not connection.in_atomic_block:
-        connection.close()
+    # Phase 2: outside any transaction; charge() refuses to run inside one,
+    # and hands the pooled connection back to the pool while the gateway
+    # answers (orders/payments.py). _record and _settle borrow a checked one.
     outcome = _charge(placed.order, payment_token)
     # The gateway's answer is written down at once, in a short transaction
     # that locks the order but no stock: whatever happens to phase 3, a
@@ -171,21 +166,25 @@ def _charge(order: Order, token: str) -> ChargeOutcome:
             token=token, amount=order.total, reference=order.payment_reference
         )
     except payments.GatewayRefused:
-        # An answer, not a silence: the gateway will not take this charge
-        # (its reference was already charged another amount). Nothing was
-        # captured by this call, so the order fails like a declined card,
-        # and retrying would be refused again.
-        log.warning("the gateway refused the charge of order %s", order.pk)
-        return ChargeOutcome(Payment.Status.DECLINED)
-    except (payments.GatewayError, psycopg.Error, OSError):
-        # No answer: the gateway's own timeout or outage (GatewayError), the
-        # fake gateway's store failing mid-call (psycopg.Error, what a real
-        # gateway's server failing looks like from here), or the connection
-        # to it cut (OSError: ConnectionError, TimeoutError). The charge may
-        # have gone through, so this is not a decline: the order keeps its
-        # stock and recovery asks the gateway by the order's reference.
-        # Anything else is a bug in the shop, not an answer from the
-        # gateway: it propagates, and recovery still settles the order.
+        # The gateway will not take this charge because the reference was
+        # already charged another amount: something *was* captured under
+        # it, by an earlier call, and this order's reference is its own. A
+        # decline would release the order and strand that money. Unknown
+        # keeps the order pending: recovery asks the gateway, learns the
+        # amount it took, and, since it is not the order's total, releases
+        # the order and refunds it (orders/services/orders.py:_finish_one).
+        log.error(
+            "the gateway refused the charge of order %s: its reference holds "
+            "a charge of another amount; recovery will refund it",
+            order.pk,
+        )
+        return ChargeOutcome(Payment.Status.UNKNOWN)
+    except payments.NO_ANSWER:
+        # No answer (orders/payments.py:NO_ANSWER): the charge may have gone
+        # through, so this is not a decline: the order keeps its stock and
+        # recovery asks the gateway by the order's reference. Anything else
+        # is a bug in the shop, not an answer from the gateway: it
+        # propagates, and recovery still settles the order.
         log.exception("payment gateway gave no answer for order %s", order.pk)
         return ChargeOutcome(Payment.Status.UNKNOWN)
     status = Payment.Status.CAPTURED if result.approved else Payment.Status.DECLINED

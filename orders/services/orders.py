@@ -42,8 +42,13 @@ RECONCILE_RELEASED_FOR = timedelta(days=1)
 # How far back recovery looks for failed orders that hold a captured charge
 # and no refund: a state no correct path leaves behind (whoever records a
 # capture on a failed order owes its refund in the same transaction), so
-# finding one means a bug like the release procedure's before version 4.
+# finding one means a bug, like a release that read its batch only once
+# (release_stale_reservations_v03.sql says why it reads it twice).
 STRANDED_CAPTURES_FOR = timedelta(days=7)
+# Orders the release procedure takes per transaction. Each is released in
+# a subtransaction of its own, and a backend caches 64 of them: past that,
+# every other session's snapshot checks get slower until the batch commits.
+RELEASE_BATCH = 50
 # Recovery acts as a background job, not as staff: row-level security lets
 # a job see orders, payments, keys and carts, and nothing else (chapter 22).
 RECOVERY_JOB = "checkout_recover"
@@ -113,7 +118,7 @@ def checkout_recover(
     *,
     older_than: timedelta = STALE_CHECKOUT_AFTER,
     captured_after: timedelta = CAPTURED_UNSETTLED_AFTER,
-    batch_size=100,
+    batch_size=RELEASE_BATCH,
 ) -> RecoveryReport:
     """Finish or release checkouts interrupted between phases; report what happened.
 
@@ -128,7 +133,8 @@ def checkout_recover(
     3. release the stale orders whose charge is on file as not captured,
        with the PL/pgSQL procedure orders_release_stale_reservations; it
        commits after each batch, and a procedure that COMMITs must be
-       CALLed outside a transaction block, hence autocommit here;
+       CALLed outside a transaction block, hence autocommit here; an order
+       it cannot release, it skips with a warning, which the report lists;
     4. free the keys of released checkouts, so a retry starts afresh;
     5. ask again about recently released orders whose charge was in doubt,
        and owe a refund for any capture found;
@@ -259,7 +265,7 @@ def _lookup(order_id: int, reference: str) -> ChargeOutcome | None:
     """The gateway's answer for the order's charge, or None if it gave none."""
     try:
         found = payments.charge_status(reference=reference)
-    except payments.GatewayError:
+    except payments.NO_ANSWER:
         log.warning(
             "the gateway did not answer about order %s; asked again later", order_id
         )
@@ -359,13 +365,28 @@ def _finish_one(order_id: int) -> str | None:
 
 
 def _release_stale(report, older_than: timedelta, batch_size: int) -> None:
+    skipped = []
+
+    def note(diagnostic):
+        # The procedure skips an order it cannot release with a WARNING
+        # (release_stale_reservations_v03.sql); the report carries it.
+        if diagnostic.severity_nonlocalized == "WARNING":
+            skipped.append(diagnostic.message_primary)
+
     with connection.cursor() as cursor:
-        cursor.execute(
-            read_sql("orders/sql/queries/release_stale_call_v01.sql"),
-            [older_than, batch_size],
-        )
-        (released,) = cursor.fetchone()
+        cursor.connection.add_notice_handler(note)
+        try:
+            cursor.execute(
+                read_sql("orders/sql/queries/release_stale_call_v01.sql"),
+                [older_than, batch_size],
+            )
+            (released,) = cursor.fetchone()
+        finally:
+            cursor.connection.remove_notice_handler(note)
     report.released += released
+    for message in skipped:
+        log.error("checkout_recover: %s; the next run tries again", message)
+        report.failures.append(f"release stale checkouts: {message}")
 
 
 def _free_keys(report, older_than: timedelta) -> None:

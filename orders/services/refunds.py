@@ -76,11 +76,21 @@ def payment_refund(
     if owed is None:
         return False
     payment_id, amount = owed
-    # Outside any transaction: the gateway's answer may take seconds.
+    # Outside any transaction, and without a pooled connection: the
+    # gateway's answer may take seconds (orders/payments.py hands the
+    # connection back to the pool for the call).
     try:
         refund = payments.refund(reference=reference, amount=amount)
-    except payments.GatewayError:
-        log.warning("refund of order %s got no answer; recovery retries it", order_id)
+    except payments.NO_ANSWER:
+        # The same silences a charge can meet (orders/payments.py:NO_ANSWER).
+        # Whoever called this has committed the refund as owed (a cancel,
+        # recovery): the row stays pending, and recovery asks again, so the
+        # caller's answer stands, never a 500 after its COMMIT.
+        log.warning(
+            "refund of order %s got no answer; recovery retries it",
+            order_id,
+            exc_info=True,
+        )
         return False
     except payments.GatewayRefused as refused:
         log.error(

@@ -72,6 +72,10 @@ class Phase:
     needs: tuple[str, ...] = ()
     # The name under which `write`'s return value reaches later phases.
     provides: str | None = None
+    # Called after --reset has emptied the phases' tables, to forget what
+    # `write` left outside them that describes only their rows (the orders
+    # phase: the fake payment gateway's record of the seeded history).
+    on_reset: Callable[[], object] | None = field(default=None, repr=False)
 
 
 REGISTRY: dict[str, Phase] = {}
@@ -87,12 +91,14 @@ def seed_phase(
     check: Callable[[Plan], None] | None = None,
     needs: Sequence[str] = (),
     provides: str | None = None,
+    on_reset: Callable[[], object] | None = None,
 ):
     """Register the decorated function as the seed phase `name`.
 
     The function is called as `write(writer, plan=..., rng=..., **needs)`
     inside the phase's transaction, with a CopyWriter and the phase's own
     random generator; what it returns is provided to later phases.
+    `on_reset()` is called once --reset has emptied the tables.
     """
     counts = dict(counts or {})
     for count_name, count in counts.items():
@@ -128,6 +134,7 @@ def seed_phase(
             check=check,
             needs=tuple(needs),
             provides=provides,
+            on_reset=on_reset,
         )
         return write
 

@@ -7,7 +7,7 @@ phase is covered by --if-empty and --reset without a change here.
 from django.db import OperationalError, connections, transaction
 from psycopg import errors, sql
 
-from .phases import seeded_models
+from .phases import discover, seeded_models
 
 RESET_LOCK_TIMEOUT = "5s"
 
@@ -37,6 +37,10 @@ def truncate_seeded_tables(using: str = "owner") -> None:
     idempotency keys, the stock ledger), which is what a reset of demo data
     means. RESTART IDENTITY makes a reseed hand out the same ids as the
     first seed, for the cascaded tables too.
+
+    Then, once the TRUNCATE has committed, each phase's `on_reset` forgets
+    what the phase wrote outside these tables about their rows: a phase
+    knows its own, this module names no app's tables.
     """
     statement = sql.SQL("TRUNCATE {tables} RESTART IDENTITY CASCADE").format(
         tables=sql.SQL(", ").join(
@@ -59,3 +63,6 @@ def truncate_seeded_tables(using: str = "owner") -> None:
             f"({exc}). Stop the sessions using them (runserver, Celery workers, "
             "shells) and run the command again."
         ) from exc
+    for phase in discover():
+        if phase.on_reset is not None:
+            phase.on_reset()

@@ -128,17 +128,24 @@ def ledger_clear() -> None:
         cursor.execute("DELETE FROM orders_fake_gateway_ledger")
 
 
-def assert_money_balances() -> None:
+def assert_money_balances(*, refunds_pending=()) -> None:
     """Captured = paid orders' payments + refunds, and both sets of books agree.
 
-    Every capture at the gateway is either a paid order's payment or was
-    refunded, exactly once and in full; every paid order was captured once,
-    for its total; and the shop's payment rows carry the gateway's own ids
-    for what the gateway did.
+    From the gateway to the shop: every capture at the gateway is either a
+    paid order's payment or was refunded, exactly once and in full; every
+    paid order was captured once, for its total; and the shop's payment
+    rows carry the gateway's own ids for what the gateway did.
+
+    From the shop to the gateway: every `captured` row is a capture the
+    gateway holds under the order's reference, for the same amount and
+    with the same id; every `refunded` row a refund it made, likewise;
+    every `refund_failed` row a refund it never made; and no refund is
+    still owed (`refund_pending`) except on the orders in `refunds_pending`,
+    whose tests expect one.
     """
     entries = ledger()
-    captured = {e.reference: e for e in entries if e.kind == "charge"}
-    captured = {r: e for r, e in captured.items() if e.outcome == "captured"}
+    charges = {e.reference: e for e in entries if e.kind == "charge"}
+    captured = {r: e for r, e in charges.items() if e.outcome == "captured"}
     refunded = {e.reference: e for e in entries if e.kind == "refund"}
     with as_staff():
         orders = {o.payment_reference: o for o in Order.objects.all()}
@@ -148,17 +155,23 @@ def assert_money_balances() -> None:
                 "order_id", "status", "amount", "gateway_reference"
             )
         )
+    # Captures the shop owes back and the test expects still owed: the
+    # gateway may have made the refund already (its answer lost) or not.
+    owed = {reference_of[order.pk] for order in refunds_pending}
     paid = [o for o in orders.values() if o.status == Order.Status.PAID]
+    given_back = {r: e for r, e in refunded.items() if r not in owed}
     assert sum(e.amount for e in captured.values()) == sum(
         (o.total for o in paid), Decimal("0")
-    ) + sum((e.amount for e in refunded.values()), Decimal("0"))
+    ) + sum((e.amount for e in given_back.values()), Decimal("0")) + sum(
+        (captured[r].amount for r in owed), Decimal("0")
+    )
     for order in paid:
         assert captured[order.payment_reference].amount == order.total
     for reference, capture in captured.items():
         order = orders[reference]  # no capture for an order the shop forgot
         if order.status == Order.Status.PAID:
             assert reference not in refunded, f"{reference} is paid and refunded"
-        else:
+        elif reference not in owed:
             assert refunded[reference].amount == capture.amount, reference
     shop = {}
     for order_id, status, amount, gateway_reference in rows:
@@ -170,9 +183,25 @@ def assert_money_balances() -> None:
             capture.amount,
             capture.gateway_reference,
         )
-    for reference, refund in refunded.items():
+    for reference, refund in given_back.items():
         assert shop[("refund", reference)] == (
             "refunded",
             refund.amount,
             refund.gateway_reference,
         )
+
+    for (kind, reference), (status, amount, gateway_reference) in shop.items():
+        at_gateway = captured if kind == "charge" else refunded
+        if status in ("captured", "refunded"):
+            entry = at_gateway.get(reference)
+            assert entry is not None, f"{status} {reference}: unknown to the gateway"
+            assert (entry.amount, entry.gateway_reference) == (
+                amount,
+                gateway_reference,
+            ), f"{status} {reference}: not what the gateway did"
+        elif status == "refund_failed":
+            assert reference not in refunded, f"{reference}: refund failed, yet made"
+        elif status == "refund_pending":
+            assert reference in owed, f"{reference}: a refund still owed"
+    still_owed = {r for (kind, r), row in shop.items() if row[0] == "refund_pending"}
+    assert owed <= still_owed, f"refunds expected pending: {owed - still_owed}"

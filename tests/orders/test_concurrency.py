@@ -15,7 +15,13 @@ from rest_framework.test import APIClient
 
 from catalog.models import StockLevel
 from orders.labs import strategies
-from orders.models import CouponRedemption, IdempotencyKey, Order, StockMovement
+from orders.models import (
+    CouponRedemption,
+    IdempotencyKey,
+    Order,
+    Payment,
+    StockMovement,
+)
 from tests.catalog.factories import StockLevelFactory, VariantFactory, WarehouseFactory
 from tests.concurrency import one_shot, run_concurrently
 from tests.dbs import ALL_DATABASES, as_staff
@@ -268,14 +274,18 @@ def in_use(stats) -> int:
     return stats["pool_size"] - stats["pool_available"]
 
 
-def test_checkouts_waiting_for_the_gateway_leave_the_pool_to_others(settings):
-    """Slow charges hold no pooled connection, so catalogue reads still get one."""
-    waiting = 5
-    level = StockLevelFactory(quantity_on_hand=UNITS * 2)
-    clients = buyers_with(level.variant, waiting)
+def held_in_the_gateway(settings, name, requests):
+    """Run `requests` in threads, each held inside its gateway call `name`.
+
+    While every one of them waits inside the gateway, check that they hold
+    no more pooled connections than were in use before they started, and
+    that another request still gets one. Return their responses.
+    """
     inside, release = threading.Semaphore(0), threading.Event()
 
     def hold(call):
+        if call.name != name:
+            return
         inside.release()
         assert release.wait(30), "the test never released the gateway"
 
@@ -284,21 +294,21 @@ def test_checkouts_waiting_for_the_gateway_leave_the_pool_to_others(settings):
     results = {}
     threads = [
         threading.Thread(
-            target=lambda i=i, c=c: (
-                results.__setitem__(i, checkout_call(c)()),
+            target=lambda i=i, r=r: (
+                results.__setitem__(i, r()),
                 connections.close_all(),
             )
         )
-        for i, c in enumerate(clients)
+        for i, r in enumerate(requests)
     ]
     before = pool.get_stats()
     for thread in threads:
         thread.start()
     try:
-        for _ in range(waiting):
-            assert inside.acquire(timeout=30), "a checkout never reached the gateway"
+        for _ in requests:
+            assert inside.acquire(timeout=30), f"a request never reached {name}()"
         during = pool.get_stats()
-        # Five checkouts inside the gateway, and not one more connection
+        # Every request inside the gateway, and not one more connection
         # taken from the pool than before they started (it was one each).
         assert in_use(during) <= in_use(before), (before, during)
         assert APIClient().get("/api/v1/categories/").status_code == 200
@@ -306,7 +316,43 @@ def test_checkouts_waiting_for_the_gateway_leave_the_pool_to_others(settings):
         release.set()
         for thread in threads:
             thread.join(30)
-    assert sorted(r.status_code for r in results.values()) == [201] * waiting
+    return [results[i] for i in range(len(requests))]
+
+
+def test_checkouts_waiting_for_the_gateway_leave_the_pool_to_others(settings):
+    """Slow charges hold no pooled connection, so catalogue reads still get one."""
+    level = StockLevelFactory(quantity_on_hand=UNITS * 2)
+    clients = buyers_with(level.variant, 5)
+
+    responses = held_in_the_gateway(
+        settings, "charge", [checkout_call(c) for c in clients]
+    )
+
+    assert [r.status_code for r in responses] == [201] * 5
+
+
+def test_cancels_waiting_for_their_refund_leave_the_pool_to_others(settings):
+    """Slow refunds hold no pooled connection either: a cancel waits for one
+    after its transaction committed, as long as a charge may take."""
+    level = StockLevelFactory(quantity_on_hand=UNITS * 2)
+    clients = buyers_with(level.variant, 5)
+    paid = [checkout_call(c)().json()["id"] for c in clients]
+
+    responses = held_in_the_gateway(
+        settings,
+        "refund",
+        [
+            (lambda c=c, o=o: c.post(f"/api/v1/orders/{o}/cancel/"))
+            for c, o in zip(clients, paid, strict=True)
+        ],
+    )
+
+    assert [r.status_code for r in responses] == [200] * 5
+    with as_staff():
+        statuses = Payment.objects.filter(order_id__in=paid).values_list(
+            "status", flat=True
+        )
+        assert sorted(statuses) == ["captured"] * 5 + ["refunded"] * 5
 
 
 @pytest.mark.parametrize(

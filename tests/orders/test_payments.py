@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
@@ -436,6 +437,42 @@ def test_a_refund_whose_answer_was_lost_is_recorded_by_recovery_not_made_twice(
     # The cancel's call, whose answer was lost, and one retry by recovery;
     # the run after it found the refund recorded and called nothing.
     assert gateway.count("refund", order.payment_reference) == 2
+    assert_money_balances()
+
+
+@pytest.mark.parametrize(
+    "silence",
+    [
+        payments.GatewayTimeout("the refund timed out"),
+        psycopg.OperationalError("the gateway's store went away mid-call"),
+        ConnectionResetError("the connection to the gateway was cut"),
+    ],
+    ids=["timeout", "store", "connection"],
+)
+def test_a_refund_that_gets_no_answer_never_turns_a_committed_cancel_into_a_500(
+    gateway, silence
+):
+    level, _, client = buyer()
+    order = order_in(checkout(client))
+    first_refund = []
+
+    def no_answer_the_first_time(call):
+        if call.name == "refund" and not first_refund:
+            first_refund.append(call)
+            raise silence
+
+    gateway.also(no_answer_the_first_time)
+
+    response = cancel(client, order)
+
+    # The cancel committed; the refund stays owed, for recovery.
+    assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+    assert payment_rows(order) == ["captured", "refund_pending"]
+    assert stock(level) == (5, 0)
+    assert_money_balances(refunds_pending=[order])
+    age(order, timedelta(minutes=2))
+    assert checkout_recover().refunded == 1
+    assert payment_rows(order) == ["captured", "refunded"]
     assert_money_balances()
 
 

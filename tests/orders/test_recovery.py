@@ -15,6 +15,7 @@ barriers, each racer on its own connection.
 import io
 import threading
 import time
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,21 +26,28 @@ from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
+from catalog.models import StockLevel
 from orders import payments
-from orders.models import IdempotencyKey, Order, Payment, StockMovement
+from orders.models import (
+    Coupon,
+    CouponRedemption,
+    IdempotencyKey,
+    Order,
+    Payment,
+    StockMovement,
+)
 from orders.services import checkout_recover, idempotency, settle
 from orders.services import orders as recovery
 from orders.services.checkout import _charge, _record, _reserve, _settle
 from orders.services.idempotency import Replay, request_fingerprint
 from orders.services.settle import ChargeOutcome, payment_record
 from shop.db_context import job_transaction
-from shop.sql_files import read_sql
 from tests.accounts.factories import UserFactory
 from tests.catalog.factories import StockLevelFactory
 from tests.concurrency import run_concurrently
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.conftest import ADDRESS, checkout, client_for
-from tests.orders.factories import CartItemFactory, OrderFactory
+from tests.orders.factories import CartItemFactory, CouponFactory, OrderFactory
 from tests.orders.gateway import (
     HoldAll,
     assert_money_balances,
@@ -105,16 +113,16 @@ def wait_until_waiting_for_a_lock(pid, timeout=10.0):
 
 
 def test_the_release_procedure_drops_an_order_captured_after_its_batch_select():
-    """The v03 race, step by step, from three connections.
+    """The race a single read of the batch loses, step by step, from three connections.
 
     Recovery has recorded the order as not captured, so the procedure's
     batch SELECT takes it and locks it. Then, before the procedure releases
     anything, the order's charge turns out captured and that commits (what
     a checkout's _record committing between the batch's snapshot and its
-    lock amounts to). v03 decided from the batch SELECT alone and released
-    the order: failed, its capture kept, nothing owed back. v04 checks the
-    locked batch again in a new statement and leaves the order pending, and
-    recovery then finishes it.
+    lock amounts to). A procedure that decided from the batch SELECT alone
+    released the order: failed, its capture kept, nothing owed back. The
+    procedure checks the locked batch again in a new statement and leaves
+    the order pending, and recovery then finishes it.
     """
     level, order = interrupted_checkout()
     age(order, timedelta(hours=1))
@@ -160,8 +168,83 @@ def test_the_release_procedure_drops_an_order_captured_after_its_batch_select():
     assert_money_balances()
 
 
+def test_a_capture_recorded_while_the_procedure_holds_the_order_owes_its_refund():
+    """The race's other half: the capture is recorded *after* the batch's locks.
+
+    payment_record locks the order before it writes the charge, so it waits
+    for the procedure, which releases the order (its charge is still not
+    captured when the procedure looks again) and commits. The record then
+    finds the order failed and owes the refund in the same transaction as
+    the capture; recovery makes it.
+    """
+    level, order = interrupted_checkout()
+    age(order, timedelta(hours=1))
+    record(order, Payment.Status.NOT_CAPTURED)
+    capture = payments.charge(
+        token="tok_ok", amount=order.total, reference=order.payment_reference
+    )
+    holder = raw_connection()
+    procedure = raw_connection(autocommit=True)
+    result, recorder = {}, {}
+    recorder_connected = threading.Event()
+
+    def record_the_capture():
+        try:
+            connection.ensure_connection()
+            recorder["pid"] = connection.connection.info.backend_pid
+            recorder_connected.set()
+            with job_transaction("test", lock_timeout="30s"):
+                payment_record(
+                    order_id=order.pk,
+                    amount=order.total,
+                    outcome=ChargeOutcome(Payment.Status.CAPTURED, capture.reference),
+                )
+        except BaseException as exc:
+            recorder["error"] = exc
+            recorder_connected.set()
+        finally:
+            connections.close_all()
+
+    try:
+        # The procedure stops at the stock lock, its batch (this order)
+        # already locked.
+        holder.execute(
+            "SELECT 1 FROM catalog_stock_level WHERE id = %s FOR UPDATE", [level.pk]
+        )
+        call = threading.Thread(
+            target=lambda: result.update(
+                released=procedure.execute(CALL, [STALE]).fetchone()[0]
+            )
+        )
+        call.start()
+        wait_until_waiting_for_a_lock(procedure.info.backend_pid)
+        recording = threading.Thread(target=record_the_capture)
+        recording.start()
+        assert recorder_connected.wait(30), "the recorder never connected"
+        assert "error" not in recorder, recorder.get("error")
+        wait_until_waiting_for_a_lock(recorder["pid"])
+        holder.rollback()
+        call.join(30)
+        recording.join(30)
+    finally:
+        holder.close()
+        procedure.close()
+
+    assert "error" not in recorder, recorder.get("error")
+    assert result == {"released": 1}
+    assert (status_of(order), stock(level)) == ("failed", (5, 0))
+    assert payment_rows(order) == ["captured", "refund_pending"]
+
+    report = checkout_recover(captured_after=AT_ONCE)
+
+    assert (report.refunded, report.failures) == (1, [])
+    assert payment_rows(order) == ["captured", "refunded"]
+    assert_money_balances()
+
+
 def test_recovery_refunds_a_failed_order_left_holding_a_capture(gateway):
-    """What v03's race left behind: failed, captured, no refund row."""
+    """What a release that read its batch once left behind: failed, captured,
+    no refund row."""
     level, order = interrupted_checkout()
     age(order, timedelta(hours=1))
     record(order, Payment.Status.NOT_CAPTURED)
@@ -239,6 +322,51 @@ def test_a_step_that_fails_does_not_stop_the_steps_after_it(monkeypatch):
     assert payment_rows(cancelled) == ["captured", "refunded"]
     with pytest.raises(CommandError, match="the procedure is missing"):
         call_command("checkout_recover")
+
+
+def test_one_order_the_release_procedure_cannot_release_is_skipped_not_a_jam():
+    """A CHECK that one order's release breaks fails that order, not the CALL.
+
+    The coupon's count says no use is left to give back while the order
+    holds a redemption of it (a count put wrong by hand, or by a bug):
+    returning the use would take times_used below 0. Before each order had
+    a block of its own, that aborted the whole CALL at the same batch on
+    every run, and no stale order behind it was ever released.
+    """
+    coupon = CouponFactory(code="MISCOUNTED")
+    first_level, first = interrupted_checkout()
+    _, broken = interrupted_checkout(coupon="MISCOUNTED")
+    last_level, last = interrupted_checkout()
+    Coupon.objects.filter(pk=coupon.pk).update(times_used=0)
+    for order in (first, broken, last):
+        record(order, Payment.Status.NOT_CAPTURED)
+        age(order, timedelta(hours=1))
+
+    report = checkout_recover()
+
+    assert report.released == 2
+    (failure,) = report.failures
+    assert f"order {broken.pk} not released (SQLSTATE 23514)" in failure
+    assert "orders_coupon_times_used_within_limit" in failure
+    assert [status_of(o) for o in (first, broken, last)] == [
+        "failed",
+        "pending",
+        "failed",
+    ]
+    assert stock(first_level) == stock(last_level) == (5, 0)
+    # The broken order's block was undone whole: its stock is still
+    # reserved, its redemption and the coupon's count untouched.
+    with as_staff():
+        assert CouponRedemption.objects.filter(order=broken).exists()
+        reserved = StockLevel.objects.filter(
+            variant__order_lines__order=broken
+        ).values_list("reserved", flat=True)
+        assert list(reserved) == [2]
+    coupon.refresh_from_db()
+    assert coupon.times_used == 0
+    # Every run reports it again, and still ends.
+    again = checkout_recover()
+    assert (again.released, len(again.failures)) == (0, 1)
 
 
 # M4: how often, and how much, the gateway is asked
@@ -344,6 +472,7 @@ def test_two_recovery_runs_at_once_ask_about_each_order_once(gateway):
     reports, errors = run_concurrently([checkout_recover, second_run])
 
     assert errors == [None, None]
+    assert [r.failures for r in reports] == [[], []]
     # The first run claimed every order before its first call; the second,
     # running whole while the first waited inside the gateway, asked none.
     assert [r.asked for r in reports] == [3, 0]
@@ -502,28 +631,6 @@ def test_a_refund_the_gateway_refuses_fails_for_staff_and_is_never_retried(
     assert b"refund_failed" in page.content and b"1 payment" in page.content
 
 
-def test_the_ledger_backfill_lets_an_order_paid_before_it_be_refunded(gateway):
-    order = paid_order_the_gateway_never_saw()
-    with as_staff():
-        Payment.objects.create(
-            order=order,
-            amount=order.total,
-            status="captured",
-            gateway_reference="fake_before_the_ledger",
-        )
-    # What migration 0010 runs, once more: it files only what is missing.
-    with connections["owner"].cursor() as cursor:
-        for _ in range(2):
-            cursor.execute(read_sql("orders/sql/fake_gateway/ledger_history_v01.sql"))
-
-    assert [(e.kind, e.reference, e.amount) for e in ledger()] == [
-        ("charge", order.payment_reference, order.total)
-    ]
-    assert cancel(client_for(order.customer), order).status_code == 200
-    assert payment_rows(order) == ["captured", "refunded"]
-    assert gateway.count("refund", order.payment_reference) == 1
-
-
 def test_a_seeded_paid_order_can_be_cancelled_and_refunded(gateway):
     call_command("seed", scale="small", stdout=io.StringIO(), stderr=io.StringIO())
     with as_staff():
@@ -556,6 +663,45 @@ def test_a_seeded_paid_order_can_be_cancelled_and_refunded(gateway):
     )
 
 
+def test_a_reset_forgets_the_seeded_history_so_a_reseeded_order_is_refunded_anew(
+    gateway,
+):
+    quiet = {"stdout": io.StringIO(), "stderr": io.StringIO()}
+    call_command("seed", scale="small", **quiet)
+    with as_staff():
+        seeded = Order.objects.filter(status="paid").order_by("id").first()
+    recovery.order_cancel(customer_id=seeded.customer_id, order_id=seeded.pk)
+    (before_the_reset,) = refunds(seeded.payment_reference)
+
+    # The same seed again: the same order, paid, under the same reference
+    # (its id may differ: the reset restarts the ids this test's database
+    # had moved on).
+    call_command("seed", scale="small", reset=True, **quiet)
+
+    with as_staff():
+        again = Order.objects.get(payment_reference=seeded.payment_reference)
+        settled = Payment.objects.filter(status__in=["captured", "refunded"])
+        expected = {(p.order.payment_reference, p.status) for p in settled}
+    assert (again.status, again.total) == ("paid", seeded.total)
+    # The gateway holds the new seed's history and nothing of the old one,
+    # the refund made before the reset included.
+    filed = {
+        (e.reference, "captured" if e.kind == "charge" else "refunded")
+        for e in ledger()
+    }
+    assert filed == expected
+    assert refunds(seeded.payment_reference) == []
+
+    order = recovery.order_cancel(customer_id=again.customer_id, order_id=again.pk)
+
+    assert order.status == "cancelled"
+    assert payment_rows(again) == ["captured", "refunded"]
+    (refund,) = refunds(seeded.payment_reference)
+    assert refund.gateway_reference != before_the_reset.gateway_reference
+    assert refund.amount == again.total
+    assert gateway.count("refund", seeded.payment_reference) == 2
+
+
 # M1: references that outlive their database
 
 
@@ -578,11 +724,12 @@ def test_a_capture_left_under_an_old_order_id_pays_for_no_new_order(gateway):
 
 
 def test_every_order_gets_a_reference_of_its_own():
-    orders_ = [OrderFactory() for _ in range(3)]
+    made = [OrderFactory() for _ in range(3)]
     with as_staff():
-        references = list(Order.objects.values_list("payment_reference", flat=True))
-    assert len(set(references)) == 3
-    assert all(len(r) == 36 for r in references)
+        references = dict(Order.objects.values_list("pk", "payment_reference"))
+    assert references == {order.pk: order.payment_reference for order in made}
+    assert len(set(references.values())) == 3
+    assert all(str(uuid.UUID(r)) == r for r in references.values())
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT column_default FROM information_schema.columns "
@@ -590,7 +737,6 @@ def test_every_order_gets_a_reference_of_its_own():
         )
         # For rows written by raw SQL, the labs': the database draws one too.
         assert "gen_random_uuid()" in cursor.fetchone()[0]
-    assert orders_
 
 
 def test_a_capture_of_another_amount_is_refunded_not_sold(gateway):
@@ -612,17 +758,32 @@ def test_a_capture_of_another_amount_is_refunded_not_sold(gateway):
     assert refund.amount == taken
 
 
-def test_a_charge_the_gateway_refuses_is_a_decline_not_an_unknown():
+def test_a_charge_the_gateway_refuses_is_unknown_and_its_capture_refunded(gateway):
     level, order = interrupted_checkout()
-    # The reference was charged another amount already: the gateway says no.
-    payments.charge(
-        token="tok_ok", amount=order.total + 1, reference=order.payment_reference
-    )
+    # The reference was charged another amount already: the gateway says no
+    # to this charge, while it holds that capture.
+    taken = order.total + 1
+    payments.charge(token="tok_ok", amount=taken, reference=order.payment_reference)
 
     outcome = _charge(order, "tok_ok")
 
-    assert outcome == ChargeOutcome(Payment.Status.DECLINED)
-    assert level
+    # Not a decline, which would release the order and strand the capture.
+    assert outcome == ChargeOutcome(Payment.Status.UNKNOWN)
+    _record(order.customer_id, order, outcome)
+    assert (status_of(order), stock(level)) == ("pending", (5, 2))
+    age(order, timedelta(minutes=5))
+
+    report = checkout_recover()
+
+    assert (report.released, report.refunded, report.failures) == (1, 1, [])
+    assert (status_of(order), stock(level)) == ("failed", (5, 0))
+    with as_staff():
+        rows = sorted(
+            Payment.objects.filter(order=order).values_list("status", "amount")
+        )
+    assert rows == [("captured", taken), ("refunded", taken)]
+    assert gateway.count("refund", order.payment_reference) == 1
+    assert_money_balances()
 
 
 # N2: a key told to wait
@@ -648,7 +809,10 @@ def test_a_key_told_to_wait_for_another_checkout_can_be_retried(settings):
     # checkout bought the cart, so there is nothing left to buy.
     retry = checkout(client, key="second")
     assert (retry.status_code, retry.json()["code"]) == (400, "cart_empty")
-    assert level
+    # One checkout bought the cart's two units; the refused one reserved none.
+    assert stock(level) == (3, 0)
+    with as_staff():
+        assert list(Order.objects.values_list("status", flat=True)) == ["paid"]
 
 
 def test_the_pending_answer_says_when_and_how_recovery_runs():

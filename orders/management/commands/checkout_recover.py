@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from orders.services import checkout_recover
-from orders.services.orders import STALE_CHECKOUT_AFTER
+from orders.services.orders import RELEASE_BATCH, STALE_CHECKOUT_AFTER
 
 
 class Command(BaseCommand):
@@ -24,7 +24,13 @@ class Command(BaseCommand):
             help="how old a pending checkout must be to be released "
             "(default: %(default)s)",
         )
-        parser.add_argument("--batch-size", type=int, default=100)
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=RELEASE_BATCH,
+            help="orders the release procedure takes per transaction "
+            "(default: %(default)s)",
+        )
 
     def handle(self, *args, minutes, batch_size, **options):
         report = checkout_recover(

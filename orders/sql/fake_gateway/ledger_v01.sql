@@ -10,9 +10,10 @@
 CREATE TABLE orders_fake_gateway_ledger (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind text NOT NULL,
-    -- The merchant's reference (order-<id>). A second request of the same
-    -- kind with the same reference gets the first one's answer: money moves
-    -- once per reference, as with a real gateway's idempotency keys.
+    -- The merchant's reference (the order's payment_reference). A second
+    -- request of the same kind with the same reference gets the first one's
+    -- answer: money moves once per reference, as with a real gateway's
+    -- idempotency keys.
     reference text NOT NULL,
     outcome text NOT NULL,
     amount numeric(12, 2) NOT NULL,

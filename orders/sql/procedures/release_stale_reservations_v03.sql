@@ -1,12 +1,21 @@
--- Version 3 of orders/sql/procedures/release_stale_reservations_v02.sql:
--- the same batches in the same job context, but a stale checkout is
--- released only when its charge is known not to have been captured. v02
--- released every stale order without a captured payment row, including
--- those whose gateway call had failed or timed out, or whose process died
--- before writing the answer down: the customer could have paid for an
--- order that was then released. Each order has one charge row
--- (orders_payment_one_charge_per_order), so "declined or not_captured"
--- also means "not captured".
+-- Version 3 of orders/sql/procedures/release_stale_reservations_v02.sql,
+-- for payment outcomes that can be unknown (a gateway timeout). Three
+-- changes:
+--
+-- * A stale order is released only when its charge is on file as not
+--   captured. v02 released every stale order without a captured payment
+--   row, including those whose gateway call had failed or timed out, or
+--   whose process died before writing the answer down: the customer could
+--   have paid for an order that was then released.
+-- * The batch is read again, in a statement of its own, once its orders
+--   and stock are locked. The batch SELECT reads the payment rows in the
+--   snapshot taken when it started: a capture recorded after that moment,
+--   but before the SELECT reached and locked its order, is invisible to
+--   it. Recording a charge locks the order without changing it, so the
+--   lock finds nothing to recheck.
+-- * Each order is released in a block of its own: one that fails (a CHECK
+--   its coupon or stock rows no longer pass) is logged with a WARNING and
+--   skipped, instead of aborting the CALL at the same batch on every run.
 --
 -- Release the stock held by checkouts that never finished (a crash between
 -- phase 1 and phase 3), a batch at a time, committing after each batch so
@@ -15,13 +24,16 @@
 -- outside a transaction block.
 CREATE PROCEDURE orders_release_stale_reservations(
     p_older_than interval,
-    p_batch_size integer DEFAULT 100,
+    p_batch_size integer DEFAULT 50,
     INOUT p_released integer DEFAULT 0
 )
 LANGUAGE plpgsql AS $$
 DECLARE
     v_batch bigint[];
     v_order bigint;
+    -- Orders that failed to release in this CALL: later batches leave
+    -- them out, and the next CALL tries them again.
+    v_skipped bigint[] := '{}';
 BEGIN
     LOOP
         -- Each batch is a transaction of its own (COMMIT below), so the lock
@@ -32,16 +44,16 @@ BEGIN
                 set_config('app.is_staff', 'off', true);
         -- SKIP LOCKED: an order a live checkout is finishing right now is
         -- left to it; another worker running this procedure takes other rows.
-        -- Only an order whose charge is on file as not captured is released:
-        -- declined by the gateway, or not found when recovery asked it by
-        -- the order's reference. An order with no answer on file, or an
-        -- unknown one, may have been paid for; recovery asks the gateway
-        -- first (orders/services/orders.py:checkout_recover), from Python,
-        -- because a gateway call never runs in a transaction holding locks.
+        -- Only an order whose charge is on file as not captured is a
+        -- candidate: declined by the gateway, or not found when recovery
+        -- asked it by the order's reference. An order with no answer on
+        -- file, or an unknown one, may have been paid for; recovery asks the
+        -- gateway first (orders/services/orders.py:checkout_recover).
         SELECT array_agg(id ORDER BY id) INTO v_batch
         FROM (
             SELECT id FROM orders_order AS o
             WHERE status = 'pending' AND created_at < now() - p_older_than
+              AND o.id <> ALL (v_skipped)
               AND EXISTS (
                   SELECT 1 FROM orders_payment AS p
                   WHERE p.order_id = o.id
@@ -52,7 +64,6 @@ BEGIN
         ) AS stale;
         EXIT WHEN v_batch IS NULL;
 
-        PERFORM set_config('app.stock_reason', 'stale_release', true);
         -- Lock stock rows in (variant, warehouse) order, the order of
         -- orders/locks.py, so this and a checkout never wait in a cycle.
         PERFORM 1 FROM catalog_stock_level AS s
@@ -61,30 +72,68 @@ BEGIN
             WHERE l.order_id = ANY (v_batch))
         ORDER BY s.variant_id, s.warehouse_id
         FOR UPDATE;
+        -- Then the batch's coupons, in id order: after the stock, as
+        -- checkout takes them, and in one order for two runs at once, since
+        -- the loop below returns their uses order by order.
+        PERFORM 1 FROM orders_coupon AS c
+        WHERE c.id IN (
+            SELECT r.coupon_id FROM orders_coupon_redemption AS r
+            WHERE r.order_id = ANY (v_batch))
+        ORDER BY c.id
+        FOR UPDATE;
 
-        -- One UPDATE per order, so the ledger trigger can tag each movement
-        -- with the order it belongs to.
-        FOREACH v_order IN ARRAY v_batch LOOP
-            PERFORM set_config('app.order_id', v_order::text, true);
-            UPDATE catalog_stock_level AS s
-            SET reserved = s.reserved - l.quantity
-            FROM orders_order_line AS l
-            WHERE l.order_id = v_order
-              AND s.variant_id = l.variant_id AND s.warehouse_id = l.warehouse_id;
+        -- The batch again, in a new statement and so a new snapshot (READ
+        -- COMMITTED): a charge recorded before the orders were locked is
+        -- visible now, and one recorded later waits for this COMMIT, since
+        -- whoever records a charge locks its order first
+        -- (orders/services/settle.py:payment_record), and then finds the
+        -- order failed and owes the refund. The rows only move towards
+        -- certainty, so an order that is still not captured here is not.
+        SELECT array_agg(o.id ORDER BY o.id) INTO v_batch
+        FROM orders_order AS o
+        WHERE o.id = ANY (v_batch)
+          AND o.status = 'pending'
+          AND EXISTS (
+              SELECT 1 FROM orders_payment AS p
+              WHERE p.order_id = o.id
+                AND p.status IN ('declined', 'not_captured'));
+
+        PERFORM set_config('app.stock_reason', 'stale_release', true);
+        -- One order at a time, so the ledger trigger can tag each movement
+        -- with the order it belongs to, and so one order that fails undoes
+        -- only its own changes. Each block is a subtransaction: the default
+        -- batch of 50 stays under the 64 a backend caches, past which every
+        -- other session's snapshot checks get slower until the COMMIT.
+        FOREACH v_order IN ARRAY coalesce(v_batch, '{}') LOOP
+            BEGIN
+                PERFORM set_config('app.order_id', v_order::text, true);
+                UPDATE catalog_stock_level AS s
+                SET reserved = s.reserved - l.quantity
+                FROM orders_order_line AS l
+                WHERE l.order_id = v_order
+                  AND s.variant_id = l.variant_id
+                  AND s.warehouse_id = l.warehouse_id;
+                -- A coupon use counted for an order that never got paid is
+                -- returned.
+                UPDATE orders_coupon AS c
+                SET times_used = c.times_used - 1
+                FROM orders_coupon_redemption AS r
+                WHERE r.order_id = v_order AND c.id = r.coupon_id;
+                DELETE FROM orders_coupon_redemption WHERE order_id = v_order;
+                UPDATE orders_order SET status = 'failed' WHERE id = v_order;
+                p_released := p_released + 1;
+            EXCEPTION WHEN OTHERS THEN
+                -- Everything this order's block changed is undone; the
+                -- order stays pending, with its stock reserved, for staff
+                -- to put right (recovery reports the warning).
+                v_skipped := v_skipped || v_order;
+                RAISE WARNING 'orders_release_stale_reservations: order % not released (SQLSTATE %): %',
+                    v_order, SQLSTATE, SQLERRM;
+            END;
         END LOOP;
-
-        -- A coupon use counted for an order that never got paid is returned.
-        UPDATE orders_coupon AS c
-        SET times_used = c.times_used - used.n
-        FROM (
-            SELECT coupon_id, count(*) AS n FROM orders_coupon_redemption
-            WHERE order_id = ANY (v_batch) GROUP BY coupon_id
-        ) AS used
-        WHERE c.id = used.coupon_id;
-        DELETE FROM orders_coupon_redemption WHERE order_id = ANY (v_batch);
-
-        UPDATE orders_order SET status = 'failed' WHERE id = ANY (v_batch);
-        p_released := p_released + cardinality(v_batch);
+        -- A batch emptied by the recheck still ends here: its orders are
+        -- captured now, and the next batch's SELECT, a new snapshot, no
+        -- longer takes them.
         COMMIT;
     END LOOP;
 END;

@@ -11,26 +11,34 @@
 -- row the first has locked (SKIP LOCKED) or, once the first committed,
 -- rechecks the updated row and finds it no longer due, so no order is
 -- asked about twice at the same time.
+--
+-- The batch is a MATERIALIZED CTE, so it is computed exactly once. As
+-- `p.id IN (SELECT ... LIMIT ...)` it would be part of the join the UPDATE
+-- plans, and a plan may scan it more than once (as a join's inner side, or
+-- to recheck a row updated meanwhile): each scan skips what is locked by
+-- then and can return other ids, and more than the LIMIT are claimed.
+WITH due AS MATERIALIZED (
+    SELECT c.id
+    FROM orders_payment AS c
+    JOIN orders_order AS co ON co.id = c.order_id
+    WHERE co.status = %(order_status)s
+      AND (%(placed_after)s::timestamptz IS NULL
+           OR co.created_at >= %(placed_after)s::timestamptz)
+      AND co.created_at < %(placed_before)s
+      AND c.status = ANY (%(charge_statuses)s)
+      AND (c.gateway_asked_at IS NULL
+           OR c.gateway_asked_at
+              + least(%(backoff)s * power(2, least(greatest(c.gateway_asks - 1, 0), 20)),
+                      %(backoff_max)s)
+              <= now())
+    ORDER BY c.gateway_asked_at NULLS FIRST, c.id
+    LIMIT %(batch_size)s
+    FOR UPDATE OF c SKIP LOCKED
+)
 UPDATE orders_payment AS p
 SET gateway_asked_at = now(),
     gateway_asks = p.gateway_asks + 1
-FROM orders_order AS o
-WHERE o.id = p.order_id
-  AND p.id IN (
-      SELECT c.id
-      FROM orders_payment AS c
-      JOIN orders_order AS co ON co.id = c.order_id
-      WHERE co.status = %(order_status)s
-        AND (%(placed_after)s::timestamptz IS NULL
-             OR co.created_at >= %(placed_after)s::timestamptz)
-        AND co.created_at < %(placed_before)s
-        AND c.status = ANY (%(charge_statuses)s)
-        AND (c.gateway_asked_at IS NULL
-             OR c.gateway_asked_at
-                + least(%(backoff)s * power(2, least(greatest(c.gateway_asks - 1, 0), 20)),
-                        %(backoff_max)s)
-                <= now())
-      ORDER BY c.gateway_asked_at NULLS FIRST, c.id
-      LIMIT %(batch_size)s
-      FOR UPDATE OF c SKIP LOCKED)
+FROM due, orders_order AS o
+WHERE p.id = due.id
+  AND o.id = p.order_id
 RETURNING p.order_id, o.total, o.created_at, o.payment_reference

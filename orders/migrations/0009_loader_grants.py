@@ -5,7 +5,7 @@ from shop.sql_files import sql_file
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0011_refund_failed_is_the_one_refund"),
+        ("orders", "0008_payment_outcomes"),
         # The schema's USAGE, which these grants are useless without.
         ("shop", "0004_loader_schema_usage"),
     ]

@@ -1,1 +1,0 @@
-DROP INDEX CONCURRENTLY orders_payment_one_charge_per_order

@@ -1,2 +1,0 @@
-ALTER INDEX orders_payment_one_refund_per_order
-RENAME TO orders_payment_one_refund_per_order_v02

@@ -1,1 +1,0 @@
-DROP INDEX CONCURRENTLY orders_payment_one_refund_per_order_v02

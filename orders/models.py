@@ -263,7 +263,7 @@ class Payment(models.Model):
 
     At most one charge row and one refund row per order. Both only move
     forward: a charge row towards certainty (unknown < not_captured <
-    declined < captured, orders/sql/queries/payment_charge_record_v02.sql),
+    declined < captured, orders/sql/queries/payment_record_v01.sql),
     a refund row from owed to done.
     """
 

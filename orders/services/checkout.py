@@ -1,8 +1,9 @@
 """Checkout in three phases, so that no lock is held while the gateway answers.
 
     phase 1  one transaction: lock the cart, lock the stock rows in a fixed
-             order, reserve, create the pending order and its lines, redeem
-             the coupon in a savepoint, link the idempotency key
+             order, create the pending order, its lines and their
+             reservations, link the idempotency key, redeem the coupon in
+             a savepoint
     phase 2  no transaction: charge the payment gateway, then record its
              answer (a payment row) in a short transaction of its own
     phase 3  one transaction: paid (reservation becomes a sale) or failed
@@ -19,6 +20,14 @@ releases it once the gateway says it was not. A capture that arrives for an
 order already released is refunded (orders/services/refunds.py). See
 docs/chapters/10-transactions.md.
 
+A checkout sends the same few statements whatever the cart holds (19, BEGIN
+and COMMIT included; tests/orders/test_checkout_api.py pins the number):
+the key's claim is one autocommit statement; each transaction's first
+statement also sets who is acting (shop/db_context.py, in_first_statement);
+and the writes of many lines are one set-based statement each, in .sql
+files under orders/sql/queries/. docs/benchmarks.md has the profile that
+chose them.
+
 checkout() returns an outcome, never an HTTP status: the placed order
 (OrderPlaced), the ApplicationError that refused it (returned, since the
 refusal was stored with the key, or a release committed with it), or the
@@ -31,19 +40,18 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from orders import locks, payments
-from orders.models import CartItem, Coupon, CouponRedemption, Order, OrderLine, Payment
+from orders.models import Coupon, CouponRedemption, Order, OrderLine, Payment
 from orders.services import refunds
 from orders.services.idempotency import (
     Replay,
     idempotency_key_answer_provisionally,
     idempotency_key_claim,
     idempotency_key_complete,
-    idempotency_key_link_order,
     idempotency_key_reject,
     idempotency_key_release,
     idempotency_key_stored,
@@ -54,8 +62,7 @@ from orders.services.settle import (
     order_settle,
     payment_record,
 )
-from orders.services.stock import apply_deltas
-from shop.db_context import customer_transaction, set_locals
+from shop.db_context import customer_statement, customer_transaction
 from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict
 from shop.errors import (
     ApplicationError,
@@ -65,6 +72,7 @@ from shop.errors import (
     error_status_and_body,
     success_status,
 )
+from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -192,33 +200,48 @@ def _charge(order: Order, token: str) -> ChargeOutcome:
 
 
 def _record(customer_id: int, order: Order, outcome: ChargeOutcome) -> None:
-    with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
-        payment_record(order_id=order.pk, amount=order.total, outcome=outcome)
+    # One statement, alone in autocommit: its own short transaction. Its
+    # commit need not wait for the disk: phase 3 commits synchronously right
+    # after it, which flushes it too; and if a crash takes it before then,
+    # the order is pending with no answer on file, which recovery asks the
+    # gateway about (orders/services/orders.py:checkout_recover), the same
+    # as when the process dies before this record.
+    with customer_statement(
+        customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT, wait_for_disk=False
+    ) as context:
+        payment_record(
+            order_id=order.pk, amount=order.total, outcome=outcome, context=context
+        )
 
 
 @dataclass
 class _Placed:
     order: Order
-    lines: list
+    lines: list[OrderLine]  # by variant id, as phase 1 wrote them
     coupon_note: str | None
+
+
+@dataclass(frozen=True)
+class _CartLine:
+    """A cart line as phase 1 reads it (checkout_cart_read_v01.sql)."""
+
+    id: int
+    variant_id: int
+    quantity: int
+    sku: str
+    price: Decimal
+    product_name: str
+    on_sale: bool
 
 
 def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
     """Phase 1."""
-    with customer_transaction(customer_id):
-        cart = locks.cart_lock(customer_id=customer_id)
-        items = (
-            list(
-                CartItem.objects.filter(cart=cart)
-                .select_related("variant__product")
-                .order_by("variant_id")
-            )
-            if cart
-            else []
-        )
+    with customer_transaction(customer_id, in_first_statement=True) as context:
+        cart = locks.cart_lock(customer_id=customer_id, context=context)
+        items, pending = _cart_read(customer_id, cart) if cart else ([], False)
         if not items:
             raise InvalidRequest("The cart is empty.", code="cart_empty")
-        _refuse_unsellable(customer_id, items)
+        _refuse_unsellable(items, pending)
         levels = locks.stock_levels_lock(variant_ids=[i.variant_id for i in items])
         allocation, short = _allocate(items, levels)
         if short:
@@ -227,65 +250,114 @@ def _reserve(customer_id, key_id, address, coupon_code) -> _Placed:
                 code="insufficient_stock",
                 skus=short,
             )
-        subtotal = sum((i.variant.price * i.quantity for i in items), Decimal("0"))
+        subtotal = sum((i.price * i.quantity for i in items), Decimal("0"))
         if subtotal > MAX_ORDER_TOTAL:
             raise InvalidRequest(
                 f"An order may total at most {MAX_ORDER_TOTAL}.",
                 code="amount_too_large",
             )
-        order = Order.objects.create(
-            customer_id=customer_id,
-            subtotal=subtotal,
-            total=subtotal,
-            ship_line1=address.line1,
-            ship_line2=address.line2,
-            ship_city=address.city,
-            ship_postal_code=address.postal_code,
-            ship_country=address.country,
-        )
-        lines = OrderLine.objects.bulk_create(
-            [
-                OrderLine(
-                    order=order,
-                    variant=item.variant,
-                    warehouse_id=allocation[item.pk].warehouse_id,
-                    sku=item.variant.sku,
-                    product_name=item.variant.product.name,
-                    unit_price=item.variant.price,
-                    quantity=item.quantity,
-                )
-                for item in items
-            ]
-        )
-        set_locals({"app.order_id": str(order.pk), "app.stock_reason": "reserve"})
-        # The rows are locked and were checked above; if a bug ever reserved
-        # too much anyway, the CHECK (reserved <= quantity_on_hand) refuses.
-        apply_deltas({allocation[i.pk].pk: (0, i.quantity) for i in items})
+        order = _order_place(customer_id, address, subtotal)
+        lines = [
+            OrderLine(
+                order_id=order.pk,
+                variant_id=item.variant_id,
+                warehouse_id=allocation[item.id].warehouse_id,
+                sku=item.sku,
+                product_name=item.product_name,
+                unit_price=item.price,
+                quantity=item.quantity,
+            )
+            for item in items
+        ]
+        _lines_reserve(order, lines, allocation, items, key_id)
         coupon_note = None
         if coupon_code:
             coupon_note = _redeem_coupon(order, customer_id, coupon_code)
-        idempotency_key_link_order(key_id=key_id, order_id=order.pk)
     return _Placed(order=order, lines=lines, coupon_note=coupon_note)
 
 
-def _refuse_unsellable(customer_id, items) -> None:
+def _cart_read(customer_id, cart) -> tuple[list[_CartLine], bool]:
+    """The cart's lines, and whether a checkout of this customer is pending."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("orders/sql/queries/checkout_cart_read_v01.sql"),
+            {"customer_id": customer_id, "cart_id": cart.pk},
+        )
+        rows = cursor.fetchall()
+    pending = bool(rows) and rows[0][-1]
+    return [_CartLine(*row[:-1]) for row in rows], pending
+
+
+def _order_place(customer_id, address, subtotal) -> Order:
+    """Insert the pending order; return it as phase 2 and 3 read it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("orders/sql/queries/order_place_v01.sql"),
+            {
+                "customer_id": customer_id,
+                "subtotal": subtotal,
+                "line1": address.line1,
+                "line2": address.line2,
+                "city": address.city,
+                "postal_code": address.postal_code,
+                "country": address.country,
+            },
+        )
+        order_id, payment_reference, created_at = cursor.fetchone()
+    # Every column, in the model's field order, as from_db() expects.
+    row = {
+        "id": order_id,
+        "customer_id": customer_id,
+        "status": Order.Status.PENDING,
+        "subtotal": subtotal,
+        "discount": Decimal("0.00"),
+        "total": subtotal,
+        "coupon_id": None,
+        "ship_line1": address.line1,
+        "ship_line2": address.line2,
+        "ship_city": address.city,
+        "ship_postal_code": address.postal_code,
+        "ship_country": address.country,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "paid_at": None,
+        "cancelled_at": None,
+        "payment_reference": payment_reference,
+    }
+    return Order.from_db(connection.alias, list(row), list(row.values()))
+
+
+def _lines_reserve(order, lines, allocation, items, key_id) -> None:
+    """Write the lines, reserve their units and link the key: one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("orders/sql/queries/order_lines_reserve_v01.sql"),
+            {
+                "order_id": order.pk,
+                "key_id": key_id,
+                "variant_ids": [line.variant_id for line in lines],
+                "warehouse_ids": [line.warehouse_id for line in lines],
+                "skus": [line.sku for line in lines],
+                "product_names": [line.product_name for line in lines],
+                "unit_prices": [line.unit_price for line in lines],
+                "quantities": [line.quantity for line in lines],
+                "stock_level_ids": [allocation[item.id].id for item in items],
+            },
+        )
+
+
+def _refuse_unsellable(items, pending: bool) -> None:
     """Refuse what cannot be checked out now, under the cart's row lock."""
     # Another checkout of this cart is between its phases (a double click
     # sends a second key): its cart lines are not bought yet, and buying
     # them twice would charge twice. The cart lock makes this check exact.
-    if Order.objects.filter(
-        customer_id=customer_id, status=Order.Status.PENDING
-    ).exists():
+    if pending:
         raise Conflict(
             "Another checkout of this cart is still being paid for; wait for its "
             "result before checking out again.",
             code="checkout_in_progress",
         )
-    off_sale = sorted(
-        i.variant.sku
-        for i in items
-        if not (i.variant.is_active and i.variant.product.is_active)
-    )
+    off_sale = sorted(i.sku for i in items if not i.on_sale)
     if off_sale:
         raise Conflict(
             f"No longer on sale: {', '.join(off_sale)}; remove them from the cart.",
@@ -303,13 +375,13 @@ def _allocate(items, levels):
     for item in items:
         candidates = sorted(
             by_variant.get(item.variant_id, []),
-            key=lambda level: (not level.warehouse.is_default, -level.available),
+            key=lambda level: (not level.warehouse_is_default, -level.available),
         )
         chosen = next((lv for lv in candidates if lv.available >= item.quantity), None)
         if chosen is None:
-            short.append(item.variant.sku)
+            short.append(item.sku)
         else:
-            allocation[item.pk] = chosen
+            allocation[item.id] = chosen
     return allocation, sorted(short)
 
 
@@ -367,14 +439,20 @@ def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Se
     """Phase 3."""
     captured = outcome.status == Payment.Status.CAPTURED
     refund_owed = False
-    with customer_transaction(customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT):
-        order = locks.order_lock(order_id=placed.order.pk)
+    with customer_transaction(
+        customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT, in_first_statement=True
+    ) as context:
+        # The order, then its stock rows, in one statement: phase 3's locks.
+        order, levels = locks.order_and_stock_lock(
+            order_id=placed.order.pk,
+            variant_ids=[line.variant_id for line in placed.lines],
+            context=context,
+        )
         if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
             # Recovery learnt of the capture first and finished the order,
             # and the customer may have cancelled it since: the checkout
             # placed it all the same, and recovery stored that answer.
-            lines = order.lines.order_by("variant_id")
-            result = OrderPlaced(order_body(order, lines, placed.coupon_note))
+            result = OrderPlaced(order_body(order, placed.lines, placed.coupon_note))
         elif order.status != Order.Status.PENDING:
             # Recovery released this order while the gateway was answering.
             # A capture that came too late is given back: owed here, in the
@@ -393,8 +471,18 @@ def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Se
             )
             return _Settled(pending)
         else:
-            settled = order_settle(order, approved=captured, note=placed.coupon_note)
-            result = OrderPlaced(settled) if isinstance(settled, dict) else settled
+            settled = order_settle(
+                order,
+                approved=captured,
+                note=placed.coupon_note,
+                lines=placed.lines,
+                levels=levels,
+            )
+            if isinstance(settled, dict):
+                # Sold, and its 201 stored with the key by the statement that
+                # sold it: the order was pending, so the key was in progress.
+                return _Settled(OrderPlaced(settled))
+            result = settled
         status, body = _response_of(result)
         if not idempotency_key_complete(key_id=key_id, status=status, body=body):
             # Already answered (recovery finished the order first): every

@@ -7,11 +7,12 @@ same key, other body              -> 422 idempotency_key_reused
 same key, first still running     -> 409 idempotency_key_in_use
 key purged after the retention    -> a new request like any other
 
-The caller owns the transaction: idempotency_key_link_order,
-idempotency_key_complete and idempotency_key_answer_provisionally run in
-the one their caller opened (checkout's phases, recovery), and refuse to
-run outside one; idempotency_key_claim, idempotency_key_reject and
-idempotency_key_release always open their own.
+The caller owns the transaction: idempotency_key_complete and
+idempotency_key_answer_provisionally run in the one their caller opened
+(checkout's phase 3, recovery), and refuse to run outside one;
+idempotency_key_claim, idempotency_key_reject and idempotency_key_release
+always open their own. Phase 1 points the key at its order in one of its
+own statements (orders/sql/queries/order_lines_reserve_v01.sql).
 """
 
 import hashlib
@@ -24,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from orders.models import IdempotencyKey
-from shop.db_context import customer_transaction, job_transaction
+from shop.db_context import customer_statement, customer_transaction, job_transaction
 from shop.errors import (
     ApplicationError,
     Conflict,
@@ -72,14 +73,25 @@ def idempotency_key_claim(*, customer_id: int, key: str, fingerprint: str) -> Cl
     # Twice at most: the key may vanish between the INSERT that found it and
     # the SELECT that reads it (a failed request releasing it, or recovery).
     for _ in range(2):
+        # One statement, carrying the customer's context: in autocommit it is
+        # a transaction of its own, committed at once, so that a concurrent
+        # duplicate sees the key (idempotency_claim_v02.sql). Its commit need
+        # not wait for the disk: whatever this checkout does next that
+        # matters (phase 1, a stored refusal) commits synchronously, which
+        # flushes the claim with it; and a claim a crash took before then
+        # claimed nothing yet, so the client's retry claims it again.
+        with (
+            customer_statement(customer_id, wait_for_disk=False) as context,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(
+                read_sql("orders/sql/queries/idempotency_claim_v02.sql"),
+                {**params, **context.params},
+            )
+            row = cursor.fetchone()
+        if row:
+            return Claim(key_id=row[0])
         with customer_transaction(customer_id):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    read_sql("orders/sql/queries/idempotency_claim_v01.sql"), params
-                )
-                row = cursor.fetchone()
-            if row:
-                return Claim(key_id=row[0])
             existing = IdempotencyKey.objects.filter(
                 customer_id=customer_id, key=key
             ).first()
@@ -113,12 +125,6 @@ def _answer(existing: IdempotencyKey, fingerprint: str) -> Claim:
     )
 
 
-def idempotency_key_link_order(*, key_id: int, order_id: int) -> None:
-    """Point the key at the order its checkout placed, in the caller's transaction."""
-    _refuse_outside_transaction("idempotency_key_link_order")
-    IdempotencyKey.objects.filter(pk=key_id).update(order_id=order_id)
-
-
 def idempotency_key_complete(*, key_id: int, status: int, body: dict) -> bool:
     """Store the final response, in the caller's transaction; False if already final.
 
@@ -128,16 +134,12 @@ def idempotency_key_complete(*, key_id: int, status: int, body: dict) -> bool:
     late phase 3 leaves the answer recovery stored before it.
     """
     _refuse_outside_transaction("idempotency_key_complete")
-    return bool(
-        IdempotencyKey.objects.filter(
-            pk=key_id, status=IdempotencyKey.Status.IN_PROGRESS
-        ).update(
-            status=IdempotencyKey.Status.COMPLETED,
-            response_status=status,
-            response_body=body,
-            updated_at=timezone.now(),
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("orders/sql/queries/idempotency_key_complete_v01.sql"),
+            {"key_id": key_id, "status": status, "body": json.dumps(body)},
         )
-    )
+        return cursor.rowcount == 1
 
 
 def idempotency_key_reject(

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from orders import locks, payments
 from orders.models import REFUND_STATUSES, IdempotencyKey, Order, Payment
-from orders.services.idempotency import idempotency_key_complete
 from orders.services.refunds import payment_refund, refund_owe
 from orders.services.settle import (
     ChargeOutcome,
@@ -20,9 +19,9 @@ from orders.services.settle import (
     payment_record,
 )
 from orders.services.stock import restock_lines
-from shop.db_context import customer_transaction, job_transaction, set_locals
+from shop.db_context import customer_transaction, job_transaction
 from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict, sqlstate
-from shop.errors import Conflict, NotFound, success_status
+from shop.errors import Conflict, NotFound
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,6 @@ def order_cancel(*, customer_id: int, order_id: int) -> Order:
                     "only paid orders can.",
                     code="not_cancellable",
                 )
-            set_locals({"app.order_id": str(order.pk), "app.stock_reason": "cancel"})
             restock_lines(list(order.lines.order_by("variant_id")))
             refund_owe(order_id=order.pk, amount=order.total)
             now = timezone.now()
@@ -352,15 +350,9 @@ def _finish_one(order_id: int) -> str | None:
             order_release(order)
             refund_owe(order_id=order_id, amount=captured)
             return "released"
-        body = order_settle(order, approved=True)
-        # In progress: never answered, or answered `payment_pending` for now.
-        key = IdempotencyKey.objects.filter(
-            order_id=order_id, status=IdempotencyKey.Status.IN_PROGRESS
-        ).first()
-        if key is not None:
-            idempotency_key_complete(
-                key_id=key.pk, status=success_status("created"), body=body
-            )
+        # Sold, and the 201 stored with the order's key if it is still in
+        # progress (never answered, or answered `payment_pending` for now).
+        order_settle(order, approved=True)
     return "finished"
 
 

@@ -4,7 +4,7 @@
 -- that, 'unknown', so that when the gateway was asked about it, and how
 -- often, can be kept on the row (payment_ask_claim_v01.sql). 'unknown' is
 -- the vaguest answer there is: the checkout's own record, if it comes,
--- replaces it (payment_charge_record_v02.sql), and the release procedure
+-- replaces it (payment_record_v01.sql), and the release procedure
 -- never takes an order on it. In id order, so that two runs inserting at
 -- once wait for each other in one direction only.
 INSERT INTO orders_payment (order_id, amount, status, gateway_reference, created_at)

@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test stop seed docs services migrate install lint format bench er-diagram snapshots security install-security
+.PHONY: run test stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3.x ...'"; exit 1; }
@@ -78,6 +78,13 @@ snapshots: migrate
 bench: migrate
 	$(PY) -m bench.checkout $(BENCH_ARGS) $(CHECKOUT_ARGS)
 	$(PY) -m bench.rls $(BENCH_ARGS) $(RLS_ARGS)
+
+# The hot requests' plans on the large seed, in a scratch database of their
+# own (bench/plans.py): fails on a sequential scan of a table over 10,000
+# rows, prints the timings, writes the plans to docs/snippets/plans/.
+# PLANS_ARGS bounds it (--scale, --repeat, --deep-page, --max-seq-rows).
+plans: install services
+	$(PY) -m bench.plans $(PLANS_ARGS)
 
 # The attack pass: sqlmap and schemathesis against a server on a scratch
 # database (scripts/security.sh; bounds: SECURITY_EXAMPLES, SECURITY_SEED,

@@ -17,8 +17,10 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "category", "is_active", "created_at")
+    list_display = ("name", "slug", "category", "is_active", "min_price", "created_at")
     list_filter = ("is_active",)
+    # Kept by the database from the variants; shown, never edited here.
+    readonly_fields = ("min_price",)
     search_fields = ("name", "slug")
     list_select_related = ("category",)
     autocomplete_fields = ("category",)

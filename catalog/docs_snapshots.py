@@ -7,6 +7,7 @@ shop/snapshots.py says how `manage.py docs_snapshots` finds this module.
 
 import base64
 from decimal import Decimal
+from unittest.mock import patch
 from urllib.parse import urlencode
 
 from django.db import connections
@@ -14,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from catalog import selectors
 from catalog.api.pagination import ProductCursorPagination
 from catalog.labs import category_price_summary_orm
-from catalog.selectors import product_list
 from shop.snapshots import (
     pretty_sql,
     queryset_sql,
@@ -28,19 +29,39 @@ from shop.snapshots import (
 show_migrations("catalog", "0001", "0002")
 
 
+# The category filter reads the subtree's ids first (catalog.selectors.
+# category_subtree_ids), so the SQL it then sends depends on the rows of
+# catalog_category. A fixed subtree keeps the snippet the same on every
+# database: "lighting" and its two leaves.
+LIGHTING_IDS = [4, 5, 6]
+
+
 @snapshot("selector-product-list.sql")
 def product_list_sql() -> str:
     filters = {
-        "category": "audio",
-        "search": "wireless headphones",
+        "category": "lighting",
+        "search": "brass lamp",
         "min_price": Decimal("20.00"),
         "max_price": Decimal("200.00"),
         "in_stock": True,
         "ordering": "price",
     }
     call = ", ".join(f"{key}={value!r}" for key, value in filters.items())
+    with patch.object(selectors, "category_subtree_ids", return_value=LIGHTING_IDS):
+        queryset = selectors.product_list(**filters)
     return queryset_sql(
-        product_list(**filters), f"catalog.selectors.product_list({call})"
+        queryset,
+        f"catalog.selectors.product_list({call}), the subtree of 'lighting' "
+        f"being the categories {LIGHTING_IDS}",
+    )
+
+
+@snapshot("selector-product-search.sql")
+def product_search_sql() -> str:
+    # "brass lam": the last word is still being typed, so it is a prefix.
+    return queryset_sql(
+        selectors.product_list(search="brass lam"),
+        "catalog.selectors.product_list(search='brass lam'): best matches first",
     )
 
 
@@ -55,14 +76,16 @@ def product_page_sql() -> str:
 
 @snapshot("selector-product-next-page.sql")
 def product_next_page_sql() -> str:
-    # A DRF cursor is base64 of a query string: p is the last row's value of
-    # the first ordering column. A fixed position keeps the output stable.
-    position = "2026-01-01 00:00:00+00:00"
-    token = urlencode({"p": position}).encode("ascii")
+    # A cursor is base64 of a query string whose p values are the last row's
+    # ordering columns (shop/pagination.py). A fixed position keeps the
+    # output stable.
+    position = ("2026-01-01T00:00:00+00:00", "4321")
+    token = urlencode({"p": position}, doseq=True).encode("ascii")
     cursor = base64.b64encode(token).decode("ascii")
     return paginated_sql(
         "?" + urlencode({"cursor": cursor}),
-        f"GET /api/v1/products/?cursor={cursor} (after created_at {position}), "
+        f"GET /api/v1/products/?cursor={cursor} (after the product created at "
+        f"{position[0]} with id {position[1]}), "
         "through catalog.api.pagination.ProductCursorPagination",
     )
 
@@ -81,7 +104,7 @@ def paginated_sql(query_string: str, source: str) -> str:
     The page is fetched through the API's own paginator, so LIMIT and the
     cursor's WHERE clause are the real ones, not a re-enactment.
     """
-    queryset = product_list()
+    queryset = selectors.product_list()
     # A host from ALLOWED_HOSTS: the paginator builds absolute next/previous links.
     factory = APIRequestFactory(SERVER_NAME="127.0.0.1")
     request = Request(factory.get(f"/api/v1/products/{query_string}"))

@@ -12,6 +12,10 @@ from django.utils import timezone
 
 # What django.utils.text.slugify produces: lower-case ASCII words and dashes.
 SLUG_PATTERN = r"^[a-z0-9_]+(-[a-z0-9_]+)*$"
+# The products the product list shows: on sale, with an active variant. The
+# partial indexes of the list carry exactly this condition, and
+# catalog.selectors.product_list filters on it, so the planner can use them.
+LISTED = Q(is_active=True, min_price__isnull=False)
 
 
 class Category(models.Model):
@@ -69,6 +73,15 @@ class Product(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # The lowest price among the active variants, NULL when none is active:
+    # a denormalization the product list sorts and filters on through an
+    # index (chapter 18). Kept by triggers on the variants, in the same
+    # transaction as each write, and never by Python: a stale value that a
+    # whole-row save() writes back is replaced with the true one
+    # (catalog/sql/triggers/product_min_price_v01.sql).
+    min_price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, editable=False
+    )
 
     class Meta:
         db_table = "catalog_product"
@@ -86,6 +99,27 @@ class Product(models.Model):
             GinIndex(fields=["search_document"], name="catalog_product_search_gin"),
             models.Index(
                 fields=["created_at", "id"], name="catalog_product_created_idx"
+            ),
+            # The product list's orderings, each ending in id as its keyset
+            # does, and partial: only the rows the list can show (on sale,
+            # with an active variant), which is the list's own WHERE clause.
+            # A descending ordering reads the same index backwards.
+            models.Index(
+                fields=["min_price", "id"],
+                name="catalog_product_price_idx",
+                condition=LISTED,
+            ),
+            models.Index(
+                fields=["category", "min_price", "id"],
+                name="catalog_product_cat_price_idx",
+                condition=LISTED,
+            ),
+            # The column's own collation, which ORDER BY name uses too: an
+            # index built with another one could not return rows in order.
+            models.Index(
+                fields=["name", "id"],
+                name="catalog_product_name_idx",
+                condition=LISTED,
             ),
         ]
 

@@ -1,10 +1,13 @@
 """Catalog reads: QuerySets (or plain data) whose joins are decided here."""
 
-from django.contrib.postgres.search import SearchQuery
+import re
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import (
     Exists,
     F,
+    FloatField,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -13,23 +16,30 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 
-from catalog.models import Category, Product, ProductVariant, StockLevel
+from catalog.models import LISTED, Category, Product, ProductVariant, StockLevel
 from shop.sql_files import read_sql
 
 # The orderings a client may ask for, each with a unique tie-breaker so that
-# keyset (cursor) pagination never skips or repeats a row.
+# keyset (cursor) pagination never skips or repeats a row, and each one an
+# index of catalog/models.py reads in order (a descending one backwards).
 PRODUCT_ORDERINGS = {
     "name": ("name", "id"),
     "-name": ("-name", "-id"),
-    "price": ("price", "id"),
-    "-price": ("-price", "-id"),
+    "price": ("min_price", "id"),
+    "-price": ("-min_price", "-id"),
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
+    # Best match first: only with `search`, and the default ordering then.
+    "relevance": ("-rank", "-id"),
 }
 DEFAULT_PRODUCT_ORDERING = "newest"
+# The words of a search, for the text search parser: letters and digits
+# only, so no character of the tsquery syntax (& | ! : ' ( ) <) gets through.
+SEARCH_WORD = re.compile(r"[^\W_]+")
+# Characters a word being typed needs before it matches as a prefix.
+MIN_PREFIX = 3
 
 
 def category_tree() -> list[dict]:
@@ -44,6 +54,15 @@ def category_tree() -> list[dict]:
         # Parents come first (ORDER BY path), so the parent is already in `nodes`.
         (nodes[parent_id]["children"] if parent_id else roots).append(node)
     return roots
+
+
+def category_subtree_ids(*, slug: str) -> list[int]:
+    """The ids of the category `slug` and of all its descendants (none if unknown)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("catalog/sql/queries/category_subtree_ids_v01.sql"), [slug]
+        )
+        return [id_ for (id_,) in cursor.fetchall()]
 
 
 def category_get(*, slug: str) -> Category | None:
@@ -62,6 +81,59 @@ def _available_stock(variant_ref: str):
     return Coalesce(Subquery(per_variant, output_field=IntegerField()), Value(0))
 
 
+def _active_stock():
+    """The stock rows of the outer product's active variants."""
+    return StockLevel.objects.filter(
+        variant__product=OuterRef("pk"), variant__is_active=True
+    )
+
+
+def _product_available():
+    """Units available of the outer product, over its active variants."""
+    total = (
+        _active_stock()
+        .order_by()
+        .values("variant__product")
+        .annotate(total=Sum(F("quantity_on_hand") - F("reserved")))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
+
+
+class PrefixSearchQuery(SearchQuery):
+    """A word still being typed, as a prefix: catalog_search_prefix(word).
+
+    catalog/sql/functions/search_prefix_v01.sql: the word's English stem as
+    a prefix ("lamps" -> 'lamp':*), or the word itself for a stop word.
+    """
+
+    SEARCH_TYPES = {"prefix": "catalog_search_prefix"}
+
+    def __init__(self, word: str):
+        super().__init__(word, search_type="prefix")
+
+
+def search_query(text: str) -> SearchQuery:
+    """The tsquery for what a shopper typed, matched as they type.
+
+    Every word must match, stemmed the English way ("lamps" finds "Lamp").
+    While the text ends in a word, that word may be incomplete: from
+    MIN_PREFIX characters on, it matches every word that starts with it ("wal"
+    finds "Walnut"). Shorter, a prefix would match much of the catalogue,
+    and every match must be ranked, so it is matched as a word. The GIN
+    index on search_document answers both kinds of term.
+    """
+    words = SEARCH_WORD.findall(text)
+    typing = bool(words) and bool(SEARCH_WORD.fullmatch(text[-1]))
+    last = words.pop() if typing and len(words[-1]) >= MIN_PREFIX else None
+    # No words at all is an empty query, which matches nothing.
+    query = SearchQuery(" ".join(words), config="english")
+    if last is None:
+        return query
+    prefix = PrefixSearchQuery(last)
+    return prefix if not words else query & prefix
+
+
 def product_list(
     *,
     category: str | None = None,
@@ -69,44 +141,57 @@ def product_list(
     min_price=None,
     max_price=None,
     in_stock: bool | None = None,
-    ordering: str = DEFAULT_PRODUCT_ORDERING,
+    ordering: str | None = None,
 ) -> QuerySet[Product]:
-    """Active products with a `price` (lowest active variant) and `available` units."""
-    active_variants = ProductVariant.objects.filter(
-        product=OuterRef("pk"), is_active=True
-    )
-    stock = StockLevel.objects.filter(
-        variant__product=OuterRef("pk"), variant__is_active=True
-    )
-    available = (
-        stock.order_by()
-        .values("variant__product")
-        .annotate(total=Sum(F("quantity_on_hand") - F("reserved")))
-        .values("total")
-    )
+    """Listed products with their `min_price` and `available` units.
+
+    Listed: active, with an active variant (min_price is then not NULL).
+    `ordering` is a key of PRODUCT_ORDERINGS; by default the best matches
+    first when searching ("relevance", ranked by ts_rank_cd), else the
+    newest. Each filter and ordering is one an index answers
+    (catalog/models.py; `make plans` checks it on the large seed).
+    """
+    ordering = ordering or ("relevance" if search else DEFAULT_PRODUCT_ORDERING)
+    if ordering == "relevance" and not search:
+        raise ValueError("ordering by relevance needs a search")
+    stock = _active_stock()
     products = (
-        Product.objects.filter(is_active=True)
+        Product.objects.filter(LISTED)
         # The tsvector is for matching in SQL, never shown: don't ship it.
         .defer("search_document")
-        .filter(Exists(active_variants))
-        .select_related("category")
+        # Subqueries in the select list, not joins: the planner evaluates
+        # them after ORDER BY and LIMIT, for the page's rows alone. A join to
+        # the category would be made for every match a ranked search sorts.
         .annotate(
-            price=Subquery(active_variants.order_by("price").values("price")[:1]),
-            available=Coalesce(
-                Subquery(available, output_field=IntegerField()), Value(0)
+            category_slug=Subquery(
+                Category.objects.filter(pk=OuterRef("category_id")).values("slug")
             ),
+            available=_product_available(),
         )
     )
     if category:
-        subtree = read_sql("catalog/sql/queries/category_subtree_ids_v01.sql")
-        products = products.filter(category_id__in=RawSQL(subtree, [category]))
+        # The ids first, in a query of their own: inlined as a subquery, the
+        # recursive CTE's row count is a guess (200 categories), the planner
+        # took a leaf for half the catalogue and walked the price index past
+        # tens of thousands of other products. A list of ids has statistics.
+        products = products.filter(category_id__in=category_subtree_ids(slug=category))
     if search:
-        query = SearchQuery(search, search_type="websearch", config="english")
+        query = search_query(search)
         products = products.filter(search_document=query)
+        if ordering == "relevance":
+            # ts_rank_cd: how close together the words occur (cover
+            # density), a name match (weight A) counting more than one in
+            # the description (B). It returns a real, which the driver reads
+            # through its shortest text ("0.4"): a different double from the
+            # real itself, so a cursor made from it would compare unequal to
+            # every row it ties with. As double precision, the value read is
+            # the value compared.
+            rank = SearchRank(F("search_document"), query, cover_density=True)
+            products = products.annotate(rank=Cast(rank, FloatField()))
     if min_price is not None:
-        products = products.filter(price__gte=min_price)
+        products = products.filter(min_price__gte=min_price)
     if max_price is not None:
-        products = products.filter(price__lte=max_price)
+        products = products.filter(min_price__lte=max_price)
     if in_stock is True:
         products = products.filter(
             Exists(stock.filter(quantity_on_hand__gt=F("reserved")))
@@ -118,21 +203,31 @@ def product_list(
     return products.order_by(*PRODUCT_ORDERINGS[ordering])
 
 
-def product_get(*, slug: str) -> Product | None:
-    """One active product with its active variants, each annotated with `available`."""
-    variants = (
-        ProductVariant.objects.filter(is_active=True)
-        .annotate(available=_available_stock("pk"))
-        .order_by("price", "sku")
-    )
-    return (
-        product_list()
-        .filter(slug=slug)
-        .prefetch_related(
-            Prefetch("variants", queryset=variants, to_attr="active_variants")
+def product_get(*, slug: str, listed_only: bool = True) -> Product | None:
+    """One product with its variants, each annotated with `available`.
+
+    The shop's page shows a listed product and its active variants. Staff
+    (`listed_only=False`) see any product, inactive or without an active
+    variant, with all its variants.
+    """
+    variants = ProductVariant.objects.annotate(available=_available_stock("pk"))
+    if listed_only:
+        product = product_list().filter(slug=slug).select_related("category")
+        variants = variants.filter(is_active=True)
+    else:
+        product = (
+            Product.objects.filter(slug=slug)
+            .defer("search_document")
+            .select_related("category")
+            .annotate(available=_product_available())
         )
-        .first()
-    )
+    return product.prefetch_related(
+        Prefetch(
+            "variants",
+            queryset=variants.order_by("price", "sku"),
+            to_attr="active_variants" if listed_only else "all_variants",
+        )
+    ).first()
 
 
 def variant_stock_get(*, sku: str) -> ProductVariant | None:

@@ -164,3 +164,70 @@ def stock_set(
             reserved=reserved,
         )
     return warehouse
+
+
+def product_update(
+    *,
+    slug: str,
+    name: str | None = None,
+    description: str | None = None,
+    category_slug: str | None = None,
+    is_active: bool | None = None,
+) -> Product:
+    """Change a product's name, description, category or whether it is on sale.
+
+    Only the fields given are written, in one UPDATE: never min_price, which
+    the database keeps, nor the slug, which links and carts point at.
+    """
+    changes = {
+        field: value
+        for field, value in (
+            ("name", name),
+            ("description", description),
+            ("is_active", is_active),
+        )
+        if value is not None
+    }
+    if category_slug is not None:
+        category = Category.objects.filter(slug=category_slug).first()
+        if category is None:
+            raise InvalidRequest(
+                f"No category has the slug {category_slug!r}.", code="unknown_category"
+            )
+        changes["category"] = category
+    if not changes:
+        raise InvalidRequest(
+            "Nothing to change: send at least one of name, description, "
+            "category and is_active.",
+            code="nothing_to_change",
+        )
+    with staff_transaction():
+        updated = Product.objects.filter(slug=slug).update(**changes)
+    if updated == 0:
+        raise NotFound(f"No product has the slug {slug!r}.")
+    return Product.objects.get(slug=slug)
+
+
+def variant_update(
+    *, sku: str, price: Decimal | None = None, is_active: bool | None = None
+) -> ProductVariant:
+    """Change a variant's price or whether it is on sale.
+
+    The product's min_price follows in the same transaction: the variants'
+    triggers recompute it (catalog/sql/triggers/product_min_price_v01.sql).
+    """
+    changes = {
+        field: value
+        for field, value in (("price", price), ("is_active", is_active))
+        if value is not None
+    }
+    if not changes:
+        raise InvalidRequest(
+            "Nothing to change: send price, is_active or both.",
+            code="nothing_to_change",
+        )
+    with staff_transaction():
+        updated = ProductVariant.objects.filter(sku=sku).update(**changes)
+    if updated == 0:
+        raise NotFound(f"No variant has the SKU {sku!r}.")
+    return ProductVariant.objects.select_related("product").get(sku=sku)

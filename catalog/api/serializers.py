@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from catalog.selectors import DEFAULT_PRODUCT_ORDERING, PRODUCT_ORDERINGS
+from catalog.selectors import PRODUCT_ORDERINGS
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -15,20 +15,29 @@ class CategoryNodeOutput(serializers.Serializer):
 
 class ProductListInput(serializers.Serializer):
     category = serializers.SlugField(required=False, max_length=140)
-    search = serializers.CharField(required=False, max_length=200)
+    # Kept as typed: a space after the last word says the word is finished
+    # (catalog.selectors.search_query).
+    search = serializers.CharField(
+        required=False, max_length=200, trim_whitespace=False
+    )
     min_price = serializers.DecimalField(required=False, min_value=0, **MONEY)
     max_price = serializers.DecimalField(required=False, min_value=0, **MONEY)
     in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
     ordering = serializers.ChoiceField(
         choices=sorted(PRODUCT_ORDERINGS),
         required=False,
-        default=DEFAULT_PRODUCT_ORDERING,
+        help_text="Default: `relevance` (best matches first) with `search`, "
+        "else `newest`. `relevance` needs `search`.",
     )
 
     def validate(self, attrs):
         low, high = attrs.get("min_price"), attrs.get("max_price")
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError("min_price must not exceed max_price.")
+        if attrs.get("ordering") == "relevance" and not attrs.get("search"):
+            raise serializers.ValidationError(
+                "ordering=relevance ranks the matches of a search: add search=..."
+            )
         return attrs
 
 
@@ -36,8 +45,8 @@ class ProductListOutput(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField()
-    category = serializers.CharField(source="category.slug")
-    price = serializers.DecimalField(**MONEY)
+    category = serializers.CharField(source="category_slug")
+    price = serializers.DecimalField(source="min_price", **MONEY)
     available = serializers.IntegerField()
     in_stock = serializers.SerializerMethodField()
 
@@ -63,9 +72,42 @@ class ProductDetailOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     category = CategoryRefOutput()
-    price = serializers.DecimalField(**MONEY)
+    price = serializers.DecimalField(source="min_price", **MONEY)
     available = serializers.IntegerField()
     variants = VariantOutput(many=True, source="active_variants")
+
+
+class StaffVariantOutput(VariantOutput):
+    is_active = serializers.BooleanField()
+
+
+class StaffProductDetailOutput(ProductDetailOutput):
+    """The detail as staff see it after a change: inactive parts included.
+
+    `price` (the lowest active price) is null while no variant is active.
+    """
+
+    is_active = serializers.BooleanField()
+    price = serializers.DecimalField(source="min_price", allow_null=True, **MONEY)
+    variants = StaffVariantOutput(many=True, source="all_variants")
+
+
+class ProductPatchInput(serializers.Serializer):
+    """The fields to change; at least one. The slug (the URL) stays."""
+
+    name = serializers.CharField(required=False, max_length=200)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=20_000
+    )
+    category = serializers.SlugField(required=False, max_length=140)
+    is_active = serializers.BooleanField(required=False)
+
+
+class VariantPatchInput(serializers.Serializer):
+    """The fields to change; at least one."""
+
+    price = serializers.DecimalField(required=False, min_value=0, **MONEY)
+    is_active = serializers.BooleanField(required=False)
 
 
 class VariantInput(serializers.Serializer):

@@ -5,6 +5,7 @@ from catalog.api.views import (
     ProductDetailApi,
     ProductListCreateApi,
     StockApi,
+    VariantApi,
 )
 
 
@@ -27,4 +28,5 @@ urlpatterns = [
     path("products/", ProductListCreateApi.as_view(), name="product-list"),
     path("products/<slug:slug>/", ProductDetailApi.as_view(), name="product-detail"),
     path("stock/<sku:sku>/", StockApi.as_view(), name="stock"),
+    path("variants/<sku:sku>/", VariantApi.as_view(), name="variant"),
 ]

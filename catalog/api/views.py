@@ -12,9 +12,12 @@ from catalog.api.serializers import (
     ProductDetailOutput,
     ProductListInput,
     ProductListOutput,
+    ProductPatchInput,
+    StaffProductDetailOutput,
     StockOutput,
     StockPatchInput,
     StockQueryInput,
+    VariantPatchInput,
 )
 from shop.errors import NotFound
 from shop.openapi import error_response
@@ -82,8 +85,18 @@ class ProductListCreateApi(APIView):
         )
 
 
+def _staff_detail(slug):
+    """The product as staff see it after a change, inactive parts included."""
+    return Response(
+        StaffProductDetailOutput(
+            selectors.product_get(slug=slug, listed_only=False)
+        ).data
+    )
+
+
 class ProductDetailApi(APIView):
-    permission_classes = [AllowAny]
+    def get_permissions(self):
+        return [IsAdminUser()] if self.request.method == "PATCH" else [AllowAny()]
 
     @extend_schema(parameters=[SLUG_PARAMETER], responses={200: ProductDetailOutput})
     def get(self, request, slug):
@@ -91,6 +104,39 @@ class ProductDetailApi(APIView):
         if product is None:
             raise _not_found(f"Product {slug!r}")
         return Response(ProductDetailOutput(product).data)
+
+    @extend_schema(
+        parameters=[SLUG_PARAMETER],
+        request=ProductPatchInput,
+        responses={200: StaffProductDetailOutput},
+        description="Change the fields given (at least one); the slug stays. "
+        "The answer is the product as staff see it, inactive variants included.",
+    )
+    def patch(self, request, slug):
+        data = ProductPatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        services.product_update(
+            slug=slug, category_slug=changes.pop("category", None), **changes
+        )
+        return _staff_detail(slug)
+
+
+class VariantApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=VariantPatchInput,
+        responses={200: StaffProductDetailOutput},
+        description="Change a variant's price or whether it is on sale (at least "
+        "one). The answer is its product as staff see it: `price`, the lowest "
+        "active price, already follows the change.",
+    )
+    def patch(self, request, sku):
+        data = VariantPatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        variant = services.variant_update(sku=sku, **data.validated_data)
+        return _staff_detail(variant.product.slug)
 
 
 class StockApi(APIView):

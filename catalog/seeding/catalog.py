@@ -115,6 +115,9 @@ def _write_products(writer, *, plan, rng, leaf_ids) -> list[_Product]:
         adjective = rng.choice(ADJECTIVES)
         name = f"{adjective} {rng.choice(leaf.qualifiers)} {rng.choice(leaf.nouns)}"
         created_at = moment_between(rng, 1095, 200)
+        description = _description(rng, name, adjective, leaf)
+        updated_at = created_at + timedelta(days=rng.randint(0, 180))
+        base_cents = _price_cents(rng, leaf)
         rows.append(
             (
                 product_id,
@@ -122,17 +125,23 @@ def _write_products(writer, *, plan, rng, leaf_ids) -> list[_Product]:
                 name,
                 # The number makes the slug unique however often a name repeats.
                 f"{slugify(name)}-{number}",
-                _description(rng, name, adjective, leaf),
+                description,
                 True,
                 created_at,
-                created_at + timedelta(days=rng.randint(0, 180)),
+                updated_at,
+                # The lowest active price: the first variant's, which carries
+                # no surcharge (_variant_rows). The triggers on the variants'
+                # COPY compute the same and so rewrite no product; were this
+                # ever wrong, they would correct it, at the price of an
+                # UPDATE of every product.
+                money(base_cents),
             )
         )
-        products.append(_Product(product_id, number, leaf, _price_cents(rng, leaf)))
+        products.append(_Product(product_id, number, leaf, base_cents))
     writer.copy(
         Product,
         ("id", "category", "name", "slug", "description", "is_active")
-        + ("created_at", "updated_at"),
+        + ("created_at", "updated_at", "min_price"),
         rows,
     )
     return products

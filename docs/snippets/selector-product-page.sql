@@ -9,33 +9,21 @@ SELECT "catalog_product"."id",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
+       "catalog_product"."min_price",
 
-  (SELECT U0."price" AS "price"
-   FROM "catalog_product_variant" U0
-   WHERE (U0."is_active"
-          AND U0."product_id" = ("catalog_product"."id"))
-   ORDER BY 1 ASC
-   LIMIT 1) AS "price",
+  (SELECT U0."slug" AS "slug"
+   FROM "catalog_category" U0
+   WHERE U0."id" = ("catalog_product"."category_id")) AS "category_slug",
        COALESCE(
                   (SELECT SUM((U0."quantity_on_hand" - U0."reserved")) AS "total"
                    FROM "catalog_stock_level" U0
                    INNER JOIN "catalog_product_variant" U1 ON (U0."variant_id" = U1."id")
                    WHERE (U1."is_active"
                           AND U1."product_id" = ("catalog_product"."id"))
-                   GROUP BY U1."product_id"), 0) AS "available",
-       "catalog_category"."id",
-       "catalog_category"."name",
-       "catalog_category"."slug",
-       "catalog_category"."parent_id"
+                   GROUP BY U1."product_id"), 0) AS "available"
 FROM "catalog_product"
-INNER JOIN "catalog_category" ON ("catalog_product"."category_id" = "catalog_category"."id")
 WHERE ("catalog_product"."is_active"
-       AND EXISTS
-         (SELECT 1 AS "a"
-          FROM "catalog_product_variant" U0
-          WHERE (U0."is_active"
-                 AND U0."product_id" = ("catalog_product"."id"))
-          LIMIT 1))
+       AND "catalog_product"."min_price" IS NOT NULL)
 ORDER BY "catalog_product"."created_at" DESC,
          "catalog_product"."id" DESC
 LIMIT 21;

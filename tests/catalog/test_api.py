@@ -17,11 +17,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _cursor(position):
-    """A well-formed cursor (DRF's encoding) with a chosen position."""
+    """A well-formed cursor (shop/pagination.py's encoding) with a chosen position.
+
+    The first ordering column's value is `position`; the id after it is a
+    valid one, so that only `position` can make the cursor invalid.
+    """
     import base64
     from urllib.parse import quote, urlencode
 
-    raw = urlencode({"p": position}, doseq=True)
+    raw = urlencode({"p": [position, "1"]}, doseq=True)
     return quote(base64.b64encode(raw.encode()).decode())
 
 
@@ -171,6 +175,7 @@ class TestProductList:
             "in_stock=maybe",
             "ordering=password",
             "ordering=price;DROP TABLE catalog_product",
+            "ordering=relevance",  # ranks a search's matches: needs search
             "category=not a slug!",
             "cursor=garbage",
             # Cursors that decode but carry a position the column cannot hold.

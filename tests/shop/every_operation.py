@@ -87,6 +87,9 @@ def valid_inputs() -> ValidInputs:
             "name": "Lamp",
             "description": "Warm.",
             "price": "9.99",
+            # Staff PATCHes: keep the product and variant on sale, so the
+            # product's page still answers for the operations after them.
+            "is_active": True,
             "stock": 2,
             "warehouse": level.warehouse.code,
             "quantity_on_hand": 7,

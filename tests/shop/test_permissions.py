@@ -61,6 +61,8 @@ INTENDED = {
     "GET /api/v1/products/": ANYONE,
     "POST /api/v1/products/": STAFF,
     "GET /api/v1/products/{slug}/": ANYONE,
+    "PATCH /api/v1/products/{slug}/": STAFF,
+    "PATCH /api/v1/variants/{sku}/": STAFF,
     "GET /api/v1/stock/{sku}/": STAFF,
     "PATCH /api/v1/stock/{sku}/": STAFF,
     "GET /api/v1/cart/": CUSTOMER,

@@ -1,0 +1,162 @@
+"""Each hot catalog query can use the index meant for it, shown on small data.
+
+On a few rows the planner rightly prefers a sequential scan, so each check
+takes the SQL a request really sent (captured while it ran) and asks for
+its plan with `enable_seqscan` off, and with `enable_sort` off where an
+index is meant to deliver the order: if the named index cannot do the job,
+the plan shows a Seq Scan or a Sort instead. The settings are SET LOCAL in
+the test's transaction, which is rolled back. `make plans` (bench/plans.py)
+checks the same queries on the large seed, where the planner chooses.
+"""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.catalog.factories import (
+    CategoryFactory,
+    ProductFactory,
+    StockLevelFactory,
+    VariantFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+SORT_NODE = re.compile(r"(^|->\s+)(Incremental )?Sort\b", re.MULTILINE)
+
+
+@pytest.fixture
+def catalogue():
+    leaf = CategoryFactory(slug="lamps", parent=CategoryFactory(slug="lighting"))
+    for n in range(30):
+        product = ProductFactory(
+            category=leaf if n % 2 else CategoryFactory(),
+            name=f"Oak lamp {n}" if n % 3 else f"Walnut desk {n}",
+        )
+        variant = VariantFactory(product=product, price=Decimal(10 + n))
+        StockLevelFactory(variant=variant, quantity_on_hand=n % 4)
+    return leaf
+
+
+def captured(client, url, *, table="catalog_product"):
+    """The SQL of the request's statement that reads `table` (the last one)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    sql = [q["sql"] for q in queries.captured_queries if f'"{table}"' in q["sql"]]
+    return sql[-1], response.json()
+
+
+def plan_of(sql, *, ordered=False):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        if ordered:
+            cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row for (row,) in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+        cursor.execute("RESET enable_sort")
+    return plan
+
+
+def assert_uses(plan, index, *, ordered=False):
+    assert f" {index} " in plan or plan.rstrip().endswith(f" {index}"), plan
+    if ordered:
+        assert not SORT_NODE.search(plan), (
+            f"the index did not deliver the order:\n{plan}"
+        )
+
+
+@pytest.mark.parametrize(
+    "ordering, index",
+    [
+        ("newest", "catalog_product_created_idx"),
+        ("oldest", "catalog_product_created_idx"),
+        ("price", "catalog_product_price_idx"),
+        ("-price", "catalog_product_price_idx"),
+        ("name", "catalog_product_name_idx"),
+        ("-name", "catalog_product_name_idx"),
+    ],
+)
+def test_each_ordering_reads_its_index_in_order_on_every_page(
+    api_client, catalogue, ordering, index
+):
+    url = f"/api/v1/products/?ordering={ordering}&page_size=5"
+    first, body = captured(api_client, url)
+    assert_uses(plan_of(first, ordered=True), index, ordered=True)
+
+    deep, _ = captured(api_client, body["next"])
+    plan = plan_of(deep, ordered=True)
+    assert_uses(plan, index, ordered=True)
+    # The keyset is the index's own condition: where the scan starts.
+    assert "Index Cond: (ROW(" in plan, plan
+
+
+@pytest.mark.parametrize("ordering", ["price", "-price"])
+def test_a_category_in_price_order_reads_the_composite_index(
+    api_client, catalogue, ordering
+):
+    url = f"/api/v1/products/?category=lamps&ordering={ordering}&page_size=3"
+    first, body = captured(api_client, url)
+    assert_uses(
+        plan_of(first, ordered=True), "catalog_product_cat_price_idx", ordered=True
+    )
+    deep, _ = captured(api_client, body["next"])
+    assert_uses(
+        plan_of(deep, ordered=True), "catalog_product_cat_price_idx", ordered=True
+    )
+
+
+def test_price_filters_are_a_range_of_the_price_index(api_client, catalogue):
+    sql, _ = captured(
+        api_client, "/api/v1/products/?min_price=15&max_price=30&ordering=price"
+    )
+    plan = plan_of(sql, ordered=True)
+    assert_uses(plan, "catalog_product_price_idx", ordered=True)
+    assert "min_price >= 15" in plan.replace("(", "").replace(")", ""), plan
+
+
+@pytest.mark.parametrize("search", ["lamp", "walnut des", "oak lamp"])
+def test_search_reads_the_gin_index(api_client, catalogue, search):
+    sql, body = captured(api_client, f"/api/v1/products/?search={search}")
+    assert body["results"]
+    assert_uses(plan_of(sql), "catalog_product_search_gin")
+
+
+def test_in_stock_probes_stock_by_variant_through_an_index(api_client, catalogue):
+    for flag in ("true", "false"):
+        sql, _ = captured(api_client, f"/api/v1/products/?in_stock={flag}")
+        plan = plan_of(sql)
+        assert "Seq Scan on catalog_stock_level" not in plan, plan
+        assert re.search(r"Index (Only )?Scan using \w+ on catalog_stock_level", plan)
+
+
+def test_product_detail_finds_the_product_by_slug_and_its_variants_by_product(
+    api_client, catalogue
+):
+    product = ProductFactory(slug="brass-lamp")
+    VariantFactory(product=product)
+    with CaptureQueriesContext(connection) as queries:
+        assert api_client.get("/api/v1/products/brass-lamp/").status_code == 200
+    product_sql, variants_sql = [
+        q["sql"] for q in queries.captured_queries if "catalog_" in q["sql"]
+    ]
+    assert_uses(plan_of(product_sql), "catalog_product_slug_uniq")
+    plan = plan_of(variants_sql)
+    assert re.search(r"Index Scan using \w+ on catalog_product_variant", plan), plan
+
+
+def test_a_staff_variant_change_finds_the_variant_by_sku(staff_client, catalogue):
+    variant = VariantFactory(sku="LAMP-OAK-01")
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.patch(
+            f"/api/v1/variants/{variant.sku}/", {"price": "12.00"}, format="json"
+        )
+    assert response.status_code == 200
+    (update,) = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")
+    ]
+    assert_uses(plan_of(update), "catalog_variant_sku_uniq")

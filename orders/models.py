@@ -196,8 +196,11 @@ class Order(models.Model):
             ),
         ]
         indexes = [
+            # A customer's order list, newest first, id breaking ties: the
+            # page and its keyset come out of the index in order, no sort.
             models.Index(
-                fields=["customer", "-created_at"], name="orders_order_customer_idx"
+                fields=["customer", "-created_at", "-id"],
+                name="orders_order_customer_page_idx",
             ),
             models.Index(fields=["created_at"], name="orders_order_created_idx"),
             # Recovery and the release procedure look for old pending

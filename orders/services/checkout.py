@@ -20,7 +20,7 @@ releases it once the gateway says it was not. A capture that arrives for an
 order already released is refunded (orders/services/refunds.py). See
 docs/chapters/10-transactions.md.
 
-A checkout sends the same few statements whatever the cart holds (19, BEGIN
+A checkout sends the same few statements whatever the cart holds (13, BEGIN
 and COMMIT included; tests/orders/test_checkout_api.py pins the number):
 the key's claim is one autocommit statement; each transaction's first
 statement also sets who is acting (shop/db_context.py, in_first_statement);

@@ -318,7 +318,7 @@ def test_checkout_runs_the_same_number_of_statements_for_any_cart_size(shopper, 
     assert {alias for alias, _ in captured} == {"default"}
 
 
-# 16 since each transaction's first statement sets its context, the key's
+# 13 since each transaction's first statement sets its context, the key's
 # claim and the charge's record each run alone in autocommit, and phase 1
 # writes its lines, their reservations and the key's link in one statement
 # (orders/services/checkout.py; docs/benchmarks.md has the profile). It

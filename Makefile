@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security
+.PHONY: run test test-pgbouncer stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security install-bench
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3.x ...'"; exit 1; }
@@ -25,6 +25,13 @@ $(VENV)/.security-installed: $(VENV)/.installed requirements-security.txt
 	@touch $@
 
 install-security: $(VENV)/.security-installed
+
+# Locust, for the HTTP benchmark (bench/http.py); `make test` does without it.
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+install-bench: $(VENV)/.bench-installed
 
 services:
 	@bash scripts/services.sh up
@@ -47,6 +54,17 @@ run: migrate
 # right after `make test`; the suite itself uses its own test database.
 test: migrate
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The row-level security suite, the checkout's concurrency tests and the
+# pgbouncer tests again, with `default` through pgbouncer in transaction mode
+# (DATABASE_VIA_PGBOUNCER, shop/settings/base.py): a server connection
+# changes hands after every transaction there, and what relies on a session
+# would show. scripts/services.sh starts pgbouncer when it is installed.
+PGBOUNCER_TESTS ?= tests/shop/test_rls.py tests/orders/test_concurrency.py tests/shop/test_pgbouncer.py
+test-pgbouncer: migrate
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] \
+		|| { echo "pgbouncer is not installed: apt-get install pgbouncer, then make test-pgbouncer"; exit 1; }
+	DATABASE_VIA_PGBOUNCER=1 $(PY) -m pytest $(PGBOUNCER_TESTS) $(PYTEST_ARGS)
 
 stop:
 	@bash scripts/services.sh down
@@ -73,11 +91,17 @@ snapshots: migrate
 
 # The benchmarks, each in a scratch database of its own: checkout, the app's
 # way against one PL/pgSQL call; row-level security against the same reads
-# without it. `make bench BENCH_ARGS=--write` also updates docs/benchmarks.md;
-# CHECKOUT_ARGS / RLS_ARGS reach one benchmark only (e.g. RLS_ARGS=--orders=20000).
-bench: migrate
+# without it; the whole stack over HTTP, gunicorn under Locust on the large
+# seed, in several configurations (bench/http.py, about seven minutes).
+# `make bench BENCH_ARGS=--write` also updates docs/benchmarks.md;
+# bench/cache.py compares the catalog's reads without the cache, cold and warm.
+# CHECKOUT_ARGS / RLS_ARGS / CACHE_ARGS / HTTP_ARGS reach one benchmark only (e.g.
+# RLS_ARGS=--orders=20000, HTTP_ARGS="--users 4 --run-time 5").
+bench: migrate install-bench
 	$(PY) -m bench.checkout $(BENCH_ARGS) $(CHECKOUT_ARGS)
 	$(PY) -m bench.rls $(BENCH_ARGS) $(RLS_ARGS)
+	$(PY) -m bench.cache $(BENCH_ARGS) $(CACHE_ARGS)
+	$(PY) -m bench.http $(BENCH_ARGS) $(HTTP_ARGS)
 
 # The hot requests' plans on the large seed, in a scratch database of their
 # own (bench/plans.py): fails on a sequential scan of a table over 10,000

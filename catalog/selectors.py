@@ -3,7 +3,7 @@
 import re
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
+from django.db import connections, router
 from django.db.models import (
     Exists,
     F,
@@ -44,7 +44,8 @@ MIN_PREFIX = 3
 
 def category_tree() -> list[dict]:
     """Return the category forest as nested dicts, read with one recursive CTE."""
-    with connection.cursor() as cursor:
+    # Raw SQL skips the routers unless asked: read where the ORM would.
+    with connections[router.db_for_read(Category)].cursor() as cursor:
         cursor.execute(read_sql("catalog/sql/queries/category_tree_v01.sql"))
         rows = cursor.fetchall()
     nodes, roots = {}, []
@@ -58,7 +59,7 @@ def category_tree() -> list[dict]:
 
 def category_subtree_ids(*, slug: str) -> list[int]:
     """The ids of the category `slug` and of all its descendants (none if unknown)."""
-    with connection.cursor() as cursor:
+    with connections[router.db_for_read(Category)].cursor() as cursor:
         cursor.execute(
             read_sql("catalog/sql/queries/category_subtree_ids_v01.sql"), [slug]
         )

@@ -9,6 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from catalog.cache import Change, catalog_changed
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
 from shop.db_context import set_locals, staff_transaction
 from shop.errors import Conflict, InvalidRequest, NotFound
@@ -85,7 +86,13 @@ def product_create(
     for _ in range(SLUG_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _insert_product(name, category, description, variants, warehouse)
+                product = _insert_product(
+                    name, category, description, variants, warehouse
+                )
+            # A new product joins the lists, and its slug, which may have
+            # been a cached 404, now answers.
+            catalog_changed(Change.of([product.pk], lists=True))
+            return product
         except IntegrityError as exc:
             constraint = _constraint_name(exc)
             if constraint == "catalog_product_slug_uniq":
@@ -153,6 +160,11 @@ def stock_set(
             variant=variant, warehouse=warehouse, reserved__lte=quantity_on_hand
         ).update(quantity_on_hand=quantity_on_hand, updated_at=timezone.now())
         # --8<-- [end:conditional_update]
+    if updated:
+        # The product's pages show the new count at once. The lists too: the
+        # count may have crossed zero (the in_stock filter), which only the
+        # old count would tell; the trigger, which has it, is exact.
+        catalog_changed(Change.of([variant.product_id], lists=True))
     if updated == 0:
         reserved = StockLevel.objects.filter(
             variant=variant, warehouse=warehouse
@@ -205,7 +217,11 @@ def product_update(
         updated = Product.objects.filter(slug=slug).update(**changes)
     if updated == 0:
         raise NotFound(f"No product has the slug {slug!r}.")
-    return Product.objects.get(slug=slug)
+    product = Product.objects.get(slug=slug)
+    # Each of these fields also places the product in the lists (search,
+    # ordering, category, whether it is listed at all).
+    catalog_changed(Change.of([product.pk], lists=True))
+    return product
 
 
 def variant_update(
@@ -230,4 +246,8 @@ def variant_update(
         updated = ProductVariant.objects.filter(sku=sku).update(**changes)
     if updated == 0:
         raise NotFound(f"No variant has the SKU {sku!r}.")
-    return ProductVariant.objects.select_related("product").get(sku=sku)
+    variant = ProductVariant.objects.select_related("product").get(sku=sku)
+    # A price or an on/off switch may move min_price, which orders and
+    # filters the lists.
+    catalog_changed(Change.of([variant.product_id], lists=True))
+    return variant

@@ -91,8 +91,11 @@ MODES = {
     "tok_refund_timeout": REFUND_TIMEOUT,
 }
 # Django's own connection parameters, which a plain psycopg connection
-# does without.
-DJANGO_ONLY_PARAMS = ("cursor_factory", "context", "prepare_threshold")
+# does without. prepare_threshold is kept: the alias's setting (None, never
+# prepare) is what lets a connection go through pgbouncer in transaction
+# mode, where a statement prepared on one server connection is missing, or
+# already there, on the next (shop/settings/base.py).
+DJANGO_ONLY_PARAMS = ("cursor_factory", "context")
 # Seconds a kept connection may sit idle before it is closed: a few calls'
 # worth under load, and well inside the five seconds DROP DATABASE waits.
 KEEPALIVE_EXPIRY = 1.0

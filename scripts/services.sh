@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Start, stop and inspect the project's own services under var/:
 # a PostgreSQL primary (127.0.0.1:55432), a streaming replica built from it
-# with a physical replication slot (127.0.0.1:55433), and Redis if none answers.
-# TCP connections to both must use TLS, with a server certificate signed by a
-# local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
+# with a physical replication slot (127.0.0.1:55433), pgbouncer in transaction
+# mode in front of the primary (127.0.0.1:56432) when its package is
+# installed, and Redis if none answers.
+# TCP connections to all three must use TLS, with a server certificate signed
+# by a local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
 #
-#   scripts/services.sh up       start everything (idempotent, reuses what exists)
-#   scripts/services.sh workers  a Celery worker and beat, for `make run`
-#   scripts/services.sh down     stop what `up` and `workers` started, by pid
-#   scripts/services.sh status   one line per service
+#   scripts/services.sh up         start everything (idempotent, reuses what exists)
+#   scripts/services.sh pgbouncer  start pgbouncer alone, or reload its settings
+#   scripts/services.sh workers    a Celery worker and beat, and the catalog
+#                                  cache's listener, for `make run`
+#   scripts/services.sh down       stop what `up` and `workers` started, by pid
+#   scripts/services.sh status     one line per service
 #
 # Every step is safe to re-run: an existing cluster is started, not rebuilt.
 set -euo pipefail
@@ -31,6 +35,15 @@ APP_PASSWORD="${SHOP_APP_PASSWORD:-shop_app}"
 READONLY_PASSWORD="${SHOP_READONLY_PASSWORD:-shop_readonly}"
 LOADER_PASSWORD="${SHOP_LOADER_PASSWORD:-shop_loader}"
 REPLICATOR_PASSWORD="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}"
+# pgbouncer (chapter 16). The settings read the same numbers from
+# PGBOUNCER_PORT, PGBOUNCER_POOL_SIZE and PGBOUNCER_MAX_CLIENT_CONN
+# (shop/settings/base.py), with the same defaults.
+PGBOUNCER_DIR="$VAR/pgbouncer"
+PGBOUNCER_PORT="${SHOP_PGBOUNCER_PORT:-56432}"
+PGBOUNCER_POOL_SIZE="${SHOP_PGBOUNCER_POOL_SIZE:-30}"
+PGBOUNCER_MAX_CLIENT_CONN="${SHOP_PGBOUNCER_MAX_CLIENT_CONN:-200}"
+# A user of pgbouncer's admin console only, unknown to PostgreSQL.
+PGBOUNCER_ADMIN_PASSWORD="${SHOP_PGBOUNCER_ADMIN_PASSWORD:-shop_pgbouncer}"
 # Unset: the local Redis. Set empty: no Redis at all (the settings' rule too).
 REDIS_URL="${REDIS_URL-redis://127.0.0.1:6379/0}"
 
@@ -371,6 +384,165 @@ wait_replica_streaming() {
     die "the replica is not streaming; see $PGLOG/replica.log"
 }
 
+# --- pgbouncer (chapter 16) --------------------------------------------------
+# Transaction pooling in front of the primary: a server connection belongs to
+# a client for one transaction, then serves the next client. Debian's package
+# (bookworm: 1.18) also ships a system service on 6432; this one is the
+# project's own, on its own port, config and pid file under var/pgbouncer/.
+find_pgbouncer() {
+    command -v pgbouncer 2>/dev/null && return 0
+    [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer
+    return 0
+}
+
+pgbouncer_version() {  # "PgBouncer 1.18.0" -> 1.18.0
+    local out
+    out="$("$1" --version 2>/dev/null)" || true
+    out="${out%%$'\n'*}"
+    echo "${out##* }"
+}
+
+pgbouncer_pid() {  # prints the pid of the running pgbouncer, if any
+    local pidfile="$PGBOUNCER_DIR/pgbouncer.pid"
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && cat "$pidfile"
+    return 0
+}
+
+# Prints "changed" when the file's content is new; the file is postgres's, 600.
+install_pgbouncer_file() {  # path, content
+    if [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; then return 0; fi
+    (umask 077; printf '%s\n' "$2" >"$1.new")
+    [ "$(id -u)" = 0 ] && chown "$PG_USER": "$1.new"
+    mv "$1.new" "$1"
+    echo changed
+}
+
+pgbouncer_ini() {  # version
+    local major minor
+    IFS=. read -r major minor _ <<<"$1"
+    major="${major:-0}" minor="${minor:-0}"
+    cat <<INI
+; Written by scripts/services.sh on every 'up': edit the script, not this file.
+[databases]
+; Any database a client names, on the primary under the same name: the
+; development database and every test run's test_shop_*.
+* = host=127.0.0.1 port=$PRIMARY_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir = $SOCKDIR
+pidfile = $PGBOUNCER_DIR/pgbouncer.pid
+logfile = $PGLOG/pgbouncer.log
+
+; A server connection serves one transaction of a client, then another
+; client's. What a session keeps (SET, session-level set_config(), prepared
+; statements, cursors WITH HOLD, advisory locks) stays with the server
+; connection and meets the next client: server_reset_query runs only in
+; session mode (tests/shop/test_pgbouncer.py shows each case).
+pool_mode = transaction
+; Server connections per database and user. The settings' budget
+; (shop/settings/base.py, PGBOUNCER_POOL_SIZE) counts them against the
+; primary's max_connections; the widest race in the test suite holds 25
+; transactions open at once, and each of them needs a server connection.
+default_pool_size = $PGBOUNCER_POOL_SIZE
+; Client connections: every process's pool of 'default' (the settings'
+; budget, PGBOUNCER_MAX_CLIENT_CONN).
+max_client_conn = $PGBOUNCER_MAX_CLIENT_CONN
+; A client waits this long for a server connection, as long as a request
+; waits for the app's own pool (DATABASE_POOL_TIMEOUT), then is cut off.
+query_wait_timeout = 10
+; A primary that refuses logins (a restart) is tried again each second, as
+; the app's pool does (DATABASE_POOL_RECONNECT_TIMEOUT); meanwhile clients
+; get an error at once instead of waiting.
+server_login_retry = 1
+; Idle server connections to a database are closed after a minute, so a test
+; run that was killed cannot keep its test database from being dropped for
+; long (the suite's teardown releases them at once: shop/pgbouncer.py).
+server_idle_timeout = 60
+
+; Passwords in plain text, readable by the postgres user only, as
+; var/pg/.pgpass: roles.sql sets each password again at every 'up', with a
+; new salt, and SCRAM verifiers copied from the server would stop matching it.
+auth_type = scram-sha-256
+auth_file = $PGBOUNCER_DIR/userlist.txt
+admin_users = shop_pgbouncer
+
+; TLS on both sides, with the local CA (var/pg/tls/): clients must use TLS
+; and can verify pgbouncer as they verify the servers (the same certificate,
+; for 127.0.0.1 and localhost); pgbouncer verifies the primary's certificate
+; and its name.
+client_tls_sslmode = require
+client_tls_cert_file = $TLS/server.crt
+client_tls_key_file = $TLS/server.key
+server_tls_sslmode = verify-full
+server_tls_ca_file = $TLS/ca.crt
+INI
+    # 1.21 can keep prepared statements per server connection, and 1.22
+    # turns it on by default. Off on every version, so that each behaves as
+    # Debian bookworm's 1.18, which cannot: the app never prepares anyway
+    # (prepare_threshold None, shop/settings/base.py).
+    if [ "$major" -gt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -ge 21 ]; }; then
+        echo "max_prepared_statements = 0"
+    fi
+}
+
+pgbouncer_userlist() {
+    printf '"%s" "%s"\n' \
+        shop_app "$APP_PASSWORD" \
+        shop_pgbouncer "$PGBOUNCER_ADMIN_PASSWORD"
+}
+
+start_pgbouncer() {
+    local bin version pid changed=""
+    bin="$(find_pgbouncer)"
+    if [ -z "$bin" ]; then
+        say "WARNING: pgbouncer is not installed: the app connects to the primary directly, and the pgbouncer lab and tests cannot run. Install it, e.g. 'apt-get install pgbouncer', and run 'scripts/services.sh up' again."
+        return 0
+    fi
+    version="$(pgbouncer_version "$bin")"
+    mkdir -p "$PGBOUNCER_DIR"
+    chmod 700 "$PGBOUNCER_DIR"
+    [ "$(id -u)" = 0 ] && chown "$PG_USER": "$PGBOUNCER_DIR"
+    changed+="$(install_pgbouncer_file "$PGBOUNCER_DIR/pgbouncer.ini" "$(pgbouncer_ini "$version")")"
+    changed+="$(install_pgbouncer_file "$PGBOUNCER_DIR/userlist.txt" "$(pgbouncer_userlist)")"
+    pid="$(pgbouncer_pid)"
+    if [ -n "$pid" ]; then
+        if [ -n "$changed" ]; then
+            # Ports and file locations need a restart ('down', then 'up');
+            # pool sizes, timeouts and the users are reloaded.
+            say "reloading pgbouncer (pid $pid) for its new settings"
+            kill -HUP "$pid"
+        else
+            say "pgbouncer $version already running on $PGBOUNCER_PORT"
+        fi
+        return 0
+    fi
+    say "starting pgbouncer $version on 127.0.0.1:$PGBOUNCER_PORT (transaction mode, in front of $PRIMARY_PORT)"
+    as_pg "$bin" -d -q "$PGBOUNCER_DIR/pgbouncer.ini" \
+        || die "pgbouncer failed to start; see $PGLOG/pgbouncer.log"
+    local i
+    for i in $(seq 1 40); do
+        # 0: accepting, 1: answering but refusing this probe; both mean up.
+        local rc=0
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" || rc=$?
+        if [ "$rc" -le 1 ]; then return 0; fi
+        sleep 0.25
+    done
+    die "pgbouncer did not answer on 127.0.0.1:$PGBOUNCER_PORT; see $PGLOG/pgbouncer.log"
+}
+
+stop_pgbouncer() {
+    local pid i
+    pid="$(pgbouncer_pid)"
+    [ -n "$pid" ] || return 0
+    say "stopping pgbouncer (pid $pid)"
+    # SIGINT lets running transactions finish; SIGTERM if they do not.
+    kill -INT "$pid"
+    for i in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
+    kill -TERM "$pid" 2>/dev/null || true
+}
+
 cmd_up() {
     check_pg_version
     ensure_reachable
@@ -387,8 +559,16 @@ cmd_up() {
     reload_if_running "$REPLICA" "$(ensure_tls_conf "$REPLICA")"
     start_replica
     wait_replica_streaming
+    start_pgbouncer
     ensure_redis
     say "ready: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT, database $DB_NAME"
+}
+
+# pgbouncer alone, for a primary that `up` already started.
+cmd_pgbouncer() {
+    ensure_tls_files
+    pg_running "$PRIMARY" || die "the primary is not running: start everything with 'scripts/services.sh up'"
+    start_pgbouncer
 }
 
 # Celery for `make run`: a worker, and beat, which sends the periodic tasks
@@ -416,6 +596,35 @@ cmd_workers() {
     mkdir -p "$VAR/run" "$VAR/log"
     start_celery worker
     start_celery beat
+    start_cache_listener
+}
+
+# The catalog cache's listener (`manage.py cache_listen`,
+# catalog/cache/listener.py): it retires the cached pages that writes made
+# in SQL change (checkout, recovery, psql), from their NOTIFY. Started once,
+# with a pid file, so `down` stops it.
+start_cache_listener() {
+    local pidfile="$VAR/run/cache-listen.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        say "cache listener already running (pid $(cat "$pidfile"))"
+        return 0
+    fi
+    nohup "$ROOT/.venv/bin/python" "$ROOT/manage.py" cache_listen \
+        >>"$VAR/log/cache-listen.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    say "cache listener started (log: var/log/cache-listen.log)"
+}
+
+stop_cache_listener() {
+    local pidfile="$VAR/run/cache-listen.pid" pid
+    [ -f "$pidfile" ] || return 0
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+        say "stopping the cache listener (pid $pid)"
+        kill -TERM "$pid"
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    rm -f "$pidfile"
 }
 
 stop_celery() {
@@ -439,6 +648,7 @@ cmd_down() {
     # The web server and the workers first: they hold connections to the
     # databases.
     stop_celery
+    stop_cache_listener
     if [ -f "$VAR/run/web.pid" ]; then
         local pid; pid="$(cat "$VAR/run/web.pid")"
         if kill -0 "$pid" 2>/dev/null; then
@@ -449,6 +659,9 @@ cmd_down() {
         fi
         rm -f "$VAR/run/web.pid"
     fi
+    # Before the primary: its server connections would otherwise be cut
+    # under it.
+    stop_pgbouncer
     local d
     for d in "$REPLICA" "$PRIMARY"; do
         if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
@@ -468,6 +681,13 @@ cmd_status() {
     for d in "$PRIMARY" "$REPLICA"; do
         if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then echo "$(basename "$d"): running"; else echo "$(basename "$d"): stopped"; fi
     done
+    if [ -n "$(pgbouncer_pid)" ]; then
+        echo "pgbouncer: running on $PGBOUNCER_PORT (pid $(pgbouncer_pid))"
+    elif [ -z "$(find_pgbouncer)" ]; then
+        echo "pgbouncer: not installed"
+    else
+        echo "pgbouncer: stopped"
+    fi
     local what pidfile
     for what in worker beat; do
         pidfile="$VAR/run/celery-$what.pid"
@@ -477,6 +697,11 @@ cmd_status() {
             echo "celery $what: stopped"
         fi
     done
+    if [ -f "$VAR/run/cache-listen.pid" ] && kill -0 "$(cat "$VAR/run/cache-listen.pid")" 2>/dev/null; then
+        echo "cache listener: running (pid $(cat "$VAR/run/cache-listen.pid"))"
+    else
+        echo "cache listener: stopped"
+    fi
     if [ -z "$REDIS_URL" ]; then echo "redis: not used (REDIS_URL is empty)"; return 0; fi
     local host port; read -r host port < <(redis_host_port)
     if redis_ping "$host" "$port"; then echo "redis: running at $host:$port"; else echo "redis: not answering at $host:$port"; fi
@@ -484,8 +709,9 @@ cmd_status() {
 
 case "${1:-}" in
     up) cmd_up ;;
+    pgbouncer) cmd_pgbouncer ;;
     workers) cmd_workers ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|workers|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|pgbouncer|workers|down|status" >&2; exit 2 ;;
 esac

@@ -137,8 +137,10 @@ def _pool():
     if state["status"] == "exhausted" and _log_now("pool"):
         log.warning(
             "healthz: the database pool of this process is exhausted: %s "
-            "requests wait, %s of %s connections in use. Raise max_size "
-            "(shop/settings: DATABASE_POOL) or find what holds them.",
+            "requests wait, %s of %s connections in use. Find what holds "
+            "them, or raise DATABASE_THREADS, which sizes the pool "
+            "(shop/settings/base.py: the formula above DATABASE_THREADS) "
+            "and must still fit the servers' connection budget.",
             state["waiting"],
             state["in_use"],
             state["max_size"],

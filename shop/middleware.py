@@ -10,12 +10,22 @@ DRF's views answer a database outage as a 503 through shop/errors.py's
 handler. Everything else (the admin, the login pages, any plain Django
 view) would reach handler500 and answer 500: DatabaseUnavailableMiddleware
 gives them the same 503.
+
+ReadReplicaMiddleware decides once per request where its reads go: the
+replica, or the primary (shop/replica.py says why and when).
 """
 
-from django.urls import reverse
+import logging
 
+from django.conf import settings
+from django.db import connections
+from django.urls import Resolver404, resolve, reverse
+
+from shop import replica
 from shop.db_context import staff_transaction
 from shop.errors import unavailable_response
+
+log = logging.getLogger(__name__)
 
 # An admin page runs a handful of short queries; a slow one is a bug.
 ADMIN_LOCK_TIMEOUT = "5s"
@@ -84,3 +94,106 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         return unavailable_response(exception)
+
+
+# Methods that only read (RFC 9110's safe methods that the API serves): a
+# request with any other method writes, or may.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def client_scopes(request) -> list[str]:
+    """The read-your-writes scopes of the client behind `request`."""
+    scopes = []
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        scopes.append(f"user:{user.pk}")
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        scopes.append(f"session:{session.session_key}")
+    return scopes
+
+
+class ReadReplicaMiddleware:
+    """Send an anonymous catalog read to the replica, everything else to the primary.
+
+    A request reads the replica when all of these hold; otherwise the
+    primary, which is never wrong, only busier:
+
+    - it only reads (GET, HEAD), at a route of REPLICA_READ_ROUTES: data
+      that may be a moment old, shown alike to everyone;
+    - its client is anonymous: no Authorization header (DRF would look the
+      token up, and a token made a moment ago may not be on the replica
+      yet) and no logged-in session;
+    - neither its session nor the catalog was written lately
+      (shop/replica.py: written_recently);
+    - the replica answers and lags less than REPLICA_MAX_LAG_SECONDS
+      (shop/replica.py: replica_status, a verdict kept in the process).
+
+    A read sent to a standby that fails there (the replica stopped since the
+    last probe, a query cancelled by a recovery conflict) is answered again
+    from the primary: the client sees a slower answer, never the failure.
+    It has only read, so running it twice is safe.
+
+    Every request that may write (any other method) marks its client
+    (shop/replica.py: mark_written), whatever its status: some error
+    answers follow a commit (a declined payment is recorded), and a mark
+    too many costs only a few seconds of reads on the primary.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not settings.REPLICA_READS:
+            return self.get_response(request)
+        alias = replica.REPLICA if self._may_read_replica(request) else replica.PRIMARY
+        with replica.request_reads(alias) as reads:
+            # The flag is left over from an earlier request when that one
+            # failed to connect (Django clears it only on open connections).
+            for standby in replica.STANDBYS:
+                connections[standby].errors_occurred = False
+            response = self.get_response(request)
+            failed = self._failed_standby(request, reads, response)
+            if failed is not None:
+                log.warning(
+                    "%s %s failed on the %s alias (status %s); answered again "
+                    "from the primary",
+                    request.method,
+                    request.path,
+                    failed,
+                    response.status_code,
+                )
+                replica.replica_failed(f"a request failed on the {failed} alias")
+                with replica.reads_from_primary():
+                    response = self.get_response(request)
+        if request.method not in READ_METHODS:
+            replica.mark_written(*client_scopes(request))
+        return response
+
+    def _may_read_replica(self, request) -> bool:
+        # Cheapest first: the method, the route, the headers and session,
+        # then the process's verdict, and only then a round trip to Redis.
+        if request.method not in READ_METHODS:
+            return False
+        try:
+            route = resolve(request.path_info).view_name
+        except Resolver404:
+            return False
+        if route not in settings.REPLICA_READ_ROUTES:
+            return False
+        if "HTTP_AUTHORIZATION" in request.META or request.user.is_authenticated:
+            return False
+        if not replica.replica_status().usable:
+            return False
+        return not replica.written_recently(
+            replica.CATALOG_SCOPE, *client_scopes(request)
+        )
+
+    def _failed_standby(self, request, reads, response) -> str | None:
+        """The standby alias that made this read fail, if one did."""
+        if request.method not in READ_METHODS or response.status_code < 500:
+            return None
+        for alias in sorted(reads.standbys):
+            if connections[alias].errors_occurred:
+                return alias
+        return None

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from shop.api_docs import RedocPage, SchemaApi, SwaggerPage
 from shop.errors import not_found
 from shop.health import healthz
+from shop.ping import PingApi
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -17,6 +18,7 @@ urlpatterns = [
         RedocPage.as_view(url_name="schema", template_name="shop/redoc.html"),
         name="redoc",
     ),
+    path("api/v1/ping/", PingApi.as_view(), name="ping"),
     path("api/v1/auth/", include("shop.accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("orders.api.urls")),

@@ -157,3 +157,24 @@ class StockOutput(serializers.Serializer):
     reserved = serializers.IntegerField()
     available = serializers.IntegerField()
     warehouses = WarehouseStockOutput(many=True)
+
+
+class CacheKindStatsOutput(serializers.Serializer):
+    lookups = serializers.IntegerField()
+    hits = serializers.IntegerField(help_text="Lookups that found a valid entry.")
+    misses = serializers.IntegerField()
+    fills = serializers.IntegerField(
+        help_text="Entries computed from the database: at most one per miss, "
+        "fewer when requests that missed together waited for one fill."
+    )
+
+
+class CacheKindsOutput(serializers.Serializer):
+    categories = CacheKindStatsOutput()
+    list = CacheKindStatsOutput()
+    detail = CacheKindStatsOutput()
+
+
+class CacheStatsOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "down", "disabled"])
+    kinds = CacheKindsOutput(allow_null=True)

@@ -1,6 +1,7 @@
 from django.urls import path, register_converter
 
 from catalog.api.views import (
+    CacheStatsApi,
     CategoryTreeApi,
     ProductDetailApi,
     ProductListCreateApi,
@@ -29,4 +30,5 @@ urlpatterns = [
     path("products/<slug:slug>/", ProductDetailApi.as_view(), name="product-detail"),
     path("stock/<sku:sku>/", StockApi.as_view(), name="stock"),
     path("variants/<sku:sku>/", VariantApi.as_view(), name="variant"),
+    path("catalog/cache/stats/", CacheStatsApi.as_view(), name="cache-stats"),
 ]

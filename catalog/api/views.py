@@ -1,12 +1,17 @@
+from urllib.parse import parse_qs, urlsplit
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from catalog import cache as catalog_cache
 from catalog import selectors, services
 from catalog.api.pagination import ProductCursorPagination
 from catalog.api.serializers import (
+    CacheStatsOutput,
     CategoryNodeOutput,
     ProductCreateInput,
     ProductDetailOutput,
@@ -37,8 +42,36 @@ class CategoryTreeApi(APIView):
 
     @extend_schema(responses={200: CategoryNodeOutput(many=True)})
     def get(self, request):
-        tree = selectors.category_tree()
-        return Response(CategoryNodeOutput(tree, many=True).data)
+        return Response(
+            catalog_cache.category_tree(
+                compute=lambda: (
+                    CategoryNodeOutput(selectors.category_tree(), many=True).data
+                )
+            )
+        )
+
+
+def _cursor_of(link: str | None) -> str | None:
+    """The cursor a paginator's link carries: "" for the first page, None for none."""
+    if link is None:
+        return None
+    values = parse_qs(urlsplit(link).query).get(
+        ProductCursorPagination.cursor_query_param
+    )
+    return values[0] if values else ""
+
+
+def _link(request, cursor: str | None) -> str | None:
+    """A link to the page `cursor` names, as the paginator makes it."""
+    if cursor is None:
+        return None
+    url = request.build_absolute_uri()
+    name = ProductCursorPagination.cursor_query_param
+    return (
+        replace_query_param(url, name, cursor)
+        if cursor
+        else remove_query_param(url, name)
+    )
 
 
 class ProductListCreateApi(APIView):
@@ -53,10 +86,40 @@ class ProductListCreateApi(APIView):
     def get(self, request):
         filters = ProductListInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        products = selectors.product_list(**filters.validated_data)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(products, request, view=self)
-        return paginator.get_paginated_response(ProductListOutput(page, many=True).data)
+        page = catalog_cache.product_list_page(
+            # Every parameter that decides the page's rows, as the page reads it.
+            query={
+                **filters.validated_data,
+                "cursor": request.query_params.get(paginator.cursor_query_param),
+                "page_size": paginator.get_page_size(request),
+            },
+            page=lambda: self._page(request, paginator, filters.validated_data),
+            cards=lambda ids: (
+                ProductListOutput(
+                    selectors.product_list().filter(pk__in=ids), many=True
+                ).data
+            ),
+        )
+        # The shape of paginator.get_paginated_response(), links rebuilt
+        # from this request: a cached page may have been made for another
+        # host name.
+        return Response(
+            {
+                "next": _link(request, page.next),
+                "previous": _link(request, page.previous),
+                "results": page.cards,
+            }
+        )
+
+    def _page(self, request, paginator, filters) -> catalog_cache.ListPage:
+        products = selectors.product_list(**filters)
+        rows = paginator.paginate_queryset(products, request, view=self)
+        return catalog_cache.ListPage(
+            cards=ProductListOutput(rows, many=True).data,
+            next=_cursor_of(paginator.get_next_link()),
+            previous=_cursor_of(paginator.get_previous_link()),
+        )
 
     @extend_schema(
         request=ProductCreateInput,
@@ -100,10 +163,17 @@ class ProductDetailApi(APIView):
 
     @extend_schema(parameters=[SLUG_PARAMETER], responses={200: ProductDetailOutput})
     def get(self, request, slug):
-        product = selectors.product_get(slug=slug)
-        if product is None:
+        body = catalog_cache.product_detail(
+            slug=slug, compute=lambda: self._detail(slug)
+        )
+        if body is None:
             raise _not_found(f"Product {slug!r}")
-        return Response(ProductDetailOutput(product).data)
+        return Response(body)
+
+    @staticmethod
+    def _detail(slug):
+        product = selectors.product_get(slug=slug)
+        return None if product is None else ProductDetailOutput(product).data
 
     @extend_schema(
         parameters=[SLUG_PARAMETER],
@@ -174,3 +244,17 @@ class StockApi(APIView):
             warehouse_code=data.validated_data.get("warehouse"),
         )
         return self._render(sku, warehouse.code)
+
+
+class CacheStatsApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        responses={200: CacheStatsOutput},
+        description="The catalog cache's hits, misses and fills since the "
+        "counters were last reset, per kind of page. `status` is `down` (and "
+        "`kinds` null) while Redis does not answer; the catalog is then read "
+        "from the database.",
+    )
+    def get(self, request):
+        return Response(CacheStatsOutput(catalog_cache.stats_report()).data)

@@ -1,6 +1,7 @@
 """The orders labs: the stock ledger trigger and a procedure (09), savepoints
 (10), lost updates and isolation levels (11), deadlocks and SKIP LOCKED (12),
-row-level security (22).
+the product list and the stock lock in SQLAlchemy (16), row-level security
+(22).
 
 One module per lab, named after it; importing this package registers them
 all. _common.py holds what several labs share: the rows they work on (made
@@ -25,6 +26,7 @@ from orders.labs import (
     rls,
     savepoint,
     skip_locked,
+    sqlalchemy_lab,
 )
 
 __all__ = [
@@ -35,4 +37,5 @@ __all__ = [
     "rls",
     "savepoint",
     "skip_locked",
+    "sqlalchemy_lab",
 ]

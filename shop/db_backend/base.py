@@ -28,14 +28,37 @@ The settings cut each attempt off after a couple of seconds
 second, and `reconnect_failed` below starts the next attempt at once while
 any request is still waiting. Nobody waiting, nobody retries: a pool left
 idle by an outage connects again on the next request.
+
+The replica's pools must not wait at all for a server that refuses them:
+their readers can read the primary instead, and a stopped replica must cost
+a request milliseconds (the reason it used to be unpooled). A pool with
+`refused_fast` (shop/settings/base.py: databases()) remembers whether its
+latest connection attempt failed; while it did and no idle connection is
+left, a request gets that error at once, and starts a new attempt for the
+requests after it. Its other waits are bounded by its own short timeout.
+
+A pool keeps the connection parameters it was built with, so a pool whose
+settings moved since (a test's mirror database, a forwarder's port) is
+closed and built again from the settings the next time it is asked for.
 """
 
 import contextlib
+import threading
+import time
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+# What identifies where a pool connects: a change rebuilds the pool.
+TARGET_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+# Seconds between two looks, while a refused_fast pool's request waits, at
+# whether the attempt it waits for has failed: what the first request to a
+# stopped server costs at most.
+REFUSAL_POLL = 0.05
+_building = threading.Lock()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -46,14 +69,29 @@ class DatabaseWrapper(base.DatabaseWrapper):
             options
             and self.settings_dict["CONN_HEALTH_CHECKS"]
             and self.alias != NO_DB_ALIAS
-            and self.alias not in self._connection_pools
         ):
-            # Django's property returns the pool registered here and builds
-            # none of its own. setdefault: two threads may race to build it.
-            self._connection_pools.setdefault(
-                self.alias, self._sweeping_pool({} if options is True else options)
-            )
+            target = tuple(self.settings_dict[key] for key in TARGET_KEYS)
+            current = self._connection_pools.get(self.alias)
+            if current is None or getattr(current, "target", target) != target:
+                self._build_pool(target, {} if options is True else options)
+        # Django's property returns the pool registered here and builds none
+        # of its own.
         return super().pool
+
+    def _build_pool(self, target, options):
+        # Under a lock: two threads may race to build it, and the loser's
+        # pool would never be closed.
+        with _building:
+            current = self._connection_pools.get(self.alias)
+            if current is not None and getattr(current, "target", target) == target:
+                return
+            pool = self._sweeping_pool(options)
+            pool.target = target
+            self._connection_pools[self.alias] = pool
+        if current is not None:
+            # Connections still in use go back to the closed pool, which
+            # closes them.
+            current.close(timeout=1)
 
     def _sweeping_pool(self, options):
         """The pool Django would build, with the sweeping check for its own."""
@@ -73,16 +111,77 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     pool.check()
                 raise
 
-        pool = ConnectionPool(
+        pool = ShopPool(
             # Autocommit as Django's: Django sets the mode it wants later.
             kwargs={**self.get_connection_params(), "autocommit": True},
             open=False,  # opened by the first connection, as Django's
             configure=self._configure_connection,
             check=check,
             reconnect_failed=reconnect_while_requests_wait,
-            **options,
+            **{"name": self.alias, **options},
         )
         return pool
+
+
+class ShopPool(ConnectionPool):
+    """psycopg_pool's pool, which may refuse at once what its server refuses.
+
+    With refused_fast=False it is exactly ConnectionPool.
+    """
+
+    def __init__(self, *args, refused_fast: bool = False, **kwargs):
+        self.refused_fast = refused_fast
+        # The error of the latest connection attempt, None once one succeeds.
+        self.refusal: Exception | None = None
+        if refused_fast:
+            kwargs["connection_class"] = _watched_connection_class(self)
+        super().__init__(*args, **kwargs)
+
+    def getconn(self, timeout: float | None = None):
+        if not self.refused_fast:
+            return super().getconn(timeout)
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            self._refuse_if_refused()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolTimeout(f"couldn't get a connection after {timeout:.2f} sec")
+            try:
+                # In short waits: the attempt that would serve this request
+                # may fail meanwhile, and then waiting on is pointless.
+                return super().getconn(min(remaining, REFUSAL_POLL))
+            except PoolTimeout:
+                continue
+
+    def _refuse_if_refused(self) -> None:
+        refusal = self.refusal
+        if refusal is None or self.get_stats().get("pool_available"):
+            return
+        # A new attempt unless one runs, so that the server's return is
+        # noticed by the requests that come after this one.
+        self.check()
+        raise psycopg.OperationalError(
+            f"the server of pool {self.name!r} refused its latest connection "
+            f"attempt, so the pool does not wait for one: {refusal}"
+        ) from refusal
+
+
+def _watched_connection_class(pool: ShopPool) -> type[psycopg.Connection]:
+    """A connection class that tells `pool` how each connection attempt went."""
+
+    class WatchedConnection(psycopg.Connection):
+        @classmethod
+        def connect(cls, *args, **kwargs):
+            try:
+                connection = super().connect(*args, **kwargs)
+            except psycopg.OperationalError as error:
+                pool.refusal = error
+                raise
+            pool.refusal = None
+            return connection
+
+    return WatchedConnection
 
 
 def reconnect_while_requests_wait(pool: ConnectionPool) -> None:

@@ -1,5 +1,5 @@
-"""The project's own labs: the ER diagram (13), schema changes (17), security
-(23).
+"""The project's own labs: the ER diagram (13), connection pools and
+pgbouncer (16), schema changes (17), the read replica (18), security (23).
 
 One module per lab, named after it; importing this package registers them
 all (`manage.py lab` finds it through shop/lab.py's discover()). Labs about
@@ -15,6 +15,9 @@ from shop.labs import (
     audit,
     er_diagram,
     injection,
+    pgbouncer,
+    pool,
+    replica,
     zero_downtime,
 )
 
@@ -22,5 +25,8 @@ __all__ = [
     "audit",
     "er_diagram",
     "injection",
+    "pgbouncer",
+    "pool",
+    "replica",
     "zero_downtime",
 ]

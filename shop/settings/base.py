@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 log = logging.getLogger("shop.settings")
 
@@ -66,6 +67,9 @@ MIDDLEWARE = [
     # The login forms' rate limits: after CSRF's check, before the admin's
     # views run (shop/accounts/login_throttling.py).
     "shop.accounts.login_throttling.LoginRateLimitMiddleware",
+    # Where the request's reads go, the replica or the primary: after
+    # authentication, which it asks whether the client is anonymous.
+    "shop.middleware.ReadReplicaMiddleware",
     # Last: it calls the admin's views itself (shop/middleware.py).
     "shop.middleware.AdminStaffContextMiddleware",
 ]
@@ -126,13 +130,54 @@ SHOP_DATABASE = env("SHOP_DATABASE", "")
 
 
 # Django's psycopg pool (chapter 16): connections stay open between
-# requests instead of one being opened per request. The sizes are per
-# process; local.py, production.py and test.py each set their own and call
-# databases() again. Every other pool option is set here, in database().
-DATABASE_POOL = {"min_size": 1, "max_size": 10}
+# requests instead of one being opened per request. Every alias that the web
+# app and the workers use is pooled: `default`, `replica` and `readonly`
+# (databases() below). The sizes are per process, from the number of threads
+# that use the database in one process, by this formula:
+#
+#     max_size = threads + max(2, threads // 4)
+#
+# Django gives each thread its own connection per alias, so a process never
+# holds more connections of one alias than it has threads; the headroom is
+# for connections just returned, which the pool resets or checks before
+# another thread may have them. All the processes that share the servers
+# (web workers and Celery's, DATABASE_PROCESSES) must fit in what each
+# server accepts, max_connections less a reserve:
+#
+#     primary: processes x (max_size of default + threads)
+#     replica: processes x (max_size of replica + max_size of readonly)
+#
+# "+ threads": the fake payment gateway keeps a connection of its own per
+# thread (orders/payments.py). Through pgbouncer the primary sees only
+# pgbouncer's server pool, PGBOUNCER_POOL_SIZE, and the processes'
+# connections are pgbouncer's clients, at most PGBOUNCER_MAX_CLIENT_CONN.
+# connection_budget() computes all of it and refuses settings that break it;
+# local.py, production.py and test.py each set their own threads and
+# processes. Every other pool option is set here, in database().
+DATABASE_THREADS = int(env("DATABASE_THREADS", "8"))
+DATABASE_PROCESSES = int(env("DATABASE_PROCESSES", "1"))
+# The servers' max_connections (scripts/services.sh and docker-compose.yml
+# both set 200), and what the pools must leave of it: the 3 connections
+# PostgreSQL reserves for superusers, migrations, the seed, /healthz's own
+# probes, monitoring and a psql or two.
+DATABASE_MAX_CONNECTIONS = int(env("DATABASE_MAX_CONNECTIONS", "200"))
+DATABASE_RESERVED_CONNECTIONS = int(env("DATABASE_RESERVED_CONNECTIONS", "10"))
+
+
+def pool_size(threads, *, min_size=1):
+    """The size of a pool for a process whose `threads` threads use it."""
+    return {"min_size": min_size, "max_size": threads + max(2, threads // 4)}
+
+
+DATABASE_POOL = pool_size(DATABASE_THREADS)
 # Seconds a request waits for a pooled connection before the pool gives up,
 # which the API answers as a 503 `database_unavailable`.
 DATABASE_POOL_TIMEOUT = 10
+# The replica's pools wait much less: their readers can read the primary
+# instead. A replica that refuses connections costs no wait at all
+# (refused_fast, shop/db_backend/base.py); this bounds what a busy or hung
+# one costs a request.
+DATABASE_REPLICA_POOL_TIMEOUT = 1
 # Seconds one attempt to open a connection keeps retrying a server that
 # refuses it (psycopg_pool's reconnect_timeout, 300 by default). Within an
 # attempt psycopg_pool waits 1, 2, 4, 8 ... s between tries, so after a
@@ -141,6 +186,10 @@ DATABASE_POOL_TIMEOUT = 10
 # fresh attempt at once while requests still wait for a connection, and
 # stops trying when none does (shop/db_backend/base.py).
 DATABASE_POOL_RECONNECT_TIMEOUT = 2
+# DATABASE_POOL_ENABLED=0 leaves every alias unpooled, a connection opened
+# and closed per request, whatever the sizes above: the other side of the
+# HTTP benchmark's pooled-against-unpooled comparison (bench/http.py).
+DATABASE_POOL_ENABLED = env_bool("DATABASE_POOL_ENABLED", True)
 
 
 def database(url, *, pool=None):
@@ -163,7 +212,7 @@ def database(url, *, pool=None):
     config["OPTIONS"] = {"sslmode": DB_SSLMODE, "connect_timeout": 5}
     if DB_SSLROOTCERT:
         config["OPTIONS"]["sslrootcert"] = DB_SSLROOTCERT
-    if pool:
+    if pool and DATABASE_POOL_ENABLED:
         config["OPTIONS"]["pool"] = {
             "timeout": DATABASE_POOL_TIMEOUT,
             "reconnect_timeout": DATABASE_POOL_RECONNECT_TIMEOUT,
@@ -176,30 +225,149 @@ def database(url, *, pool=None):
 
 
 def databases(pool):
-    """Every alias; `pool` sizes the pool of the one that serves requests.
+    """Every alias; `pool` sizes the pools of those the app uses (None: none).
 
-    Only `default` is pooled. It carries every request and task, which is
-    where opening a connection each time costs and where a restart used to
-    fail requests. The replica aliases stay unpooled on purpose: a pool
+    `default` carries every request and task. `replica` and `readonly` get
+    pools of the same size with a short timeout, and refused_fast: a pool
     whose server is down keeps reconnecting in the background while callers
-    wait up to its `timeout` for a connection, whereas a plain connect to a
-    stopped server is refused within milliseconds. A stopped replica must
-    cost milliseconds, so that its readers fall back to the primary and
-    /healthz answers at once; and it serves analytics and health checks, not
-    the request volume a pool is for. `owner` and `loader` run migrations,
-    the seed and labs: one connection, then the process ends.
+    wait up to its `timeout`, whereas a stopped replica must cost
+    milliseconds, so that its readers fall back to the primary and /healthz
+    answers at once (shop/db_backend/base.py). `readonly` serves staff
+    reports only, so it keeps no idle connection. `owner` and `loader` stay
+    unpooled: migrations, the seed and labs open one connection and then
+    the process ends, and a pool would only keep it open, which also keeps
+    a scratch or test database from being dropped.
     """
+    replica_pool = pool and {
+        **pool,
+        "timeout": DATABASE_REPLICA_POOL_TIMEOUT,
+        "refused_fast": True,
+    }
+    default = database(DATABASE_URL, pool=pool)
+    if DATABASE_VIA_PGBOUNCER:
+        default = through_pgbouncer(default)
     return {
-        "default": database(DATABASE_URL, pool=pool),
+        "default": default,
         "owner": database(OWNER_DATABASE_URL),
-        "replica": database(REPLICA_DATABASE_URL),
-        "readonly": database(READONLY_DATABASE_URL),
+        "replica": database(REPLICA_DATABASE_URL, pool=replica_pool),
+        "readonly": database(
+            READONLY_DATABASE_URL, pool=replica_pool and {**replica_pool, "min_size": 0}
+        ),
         "loader": database(LOADER_DATABASE_URL),
     }
 
 
+# pgbouncer (chapter 16) in transaction mode in front of the primary
+# (scripts/services.sh starts it). DATABASE_VIA_PGBOUNCER=1 sends `default`
+# through it, under the same role, password and database name; the other
+# aliases keep connecting directly: `owner` and `loader` need a session of
+# their own (migrations, the seed's COPY), and pgbouncer would hide a
+# stopped replica behind a listener that still accepts connections.
+DATABASE_VIA_PGBOUNCER = env_bool("DATABASE_VIA_PGBOUNCER", False)
+PGBOUNCER_HOST = env("PGBOUNCER_HOST", "127.0.0.1")
+PGBOUNCER_PORT = int(env("PGBOUNCER_PORT", "56432"))
+# Its default_pool_size and max_client_conn, as scripts/services.sh sets them
+# (SHOP_PGBOUNCER_POOL_SIZE, SHOP_PGBOUNCER_MAX_CLIENT_CONN): the budget below.
+PGBOUNCER_POOL_SIZE = int(env("PGBOUNCER_POOL_SIZE", "30"))
+PGBOUNCER_MAX_CLIENT_CONN = int(env("PGBOUNCER_MAX_CLIENT_CONN", "200"))
+# Its admin console (SHOW, KILL): the test suite's teardown and the labs.
+PGBOUNCER_ADMIN_USER = env("PGBOUNCER_ADMIN_USER", "shop_pgbouncer")
+PGBOUNCER_ADMIN_PASSWORD = env("PGBOUNCER_ADMIN_PASSWORD", "shop_pgbouncer")
+
+
+def through_pgbouncer(config):
+    """`config` connecting through pgbouncer, without what transaction mode breaks.
+
+    A server connection serves one transaction, then another client, so
+    nothing may outlive a transaction (tests/shop/test_pgbouncer.py shows
+    each case): a server-side cursor of Django's iterator() is declared WITH
+    HOLD and fetched in later transactions, maybe on another server
+    connection, and a prepared statement is prepared on one server
+    connection only (pgbouncer 1.18, Debian bookworm's, cannot track them;
+    Django already prepares none: prepare_threshold None). Session-level SET
+    leaks to the next client: the app sets its context with
+    set_config(..., true), transaction-local (shop/db_context.py).
+    """
+    config = {**config, "HOST": PGBOUNCER_HOST, "PORT": str(PGBOUNCER_PORT)}
+    config["OPTIONS"] = {**config["OPTIONS"], "prepare_threshold": None}
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return config
+
+
+def connection_budget(databases, *, threads, processes, via_pgbouncer=None):
+    """Connections each server and pgbouncer must accept; refuse too many.
+
+    The formula is the comment above DATABASE_THREADS. An unpooled alias
+    counts one connection per thread. `via_pgbouncer`: whether `default`
+    goes through pgbouncer, DATABASE_VIA_PGBOUNCER unless given.
+    """
+    if via_pgbouncer is None:
+        via_pgbouncer = DATABASE_VIA_PGBOUNCER
+
+    def most(alias):
+        pool = databases[alias]["OPTIONS"].get("pool")
+        return pool["max_size"] if pool else threads
+
+    available = DATABASE_MAX_CONNECTIONS - DATABASE_RESERVED_CONNECTIONS
+    app = processes * (most("default") + threads)
+    budget = {"replica": (processes * (most("replica") + most("readonly")), available)}
+    if via_pgbouncer:
+        budget["primary"] = (PGBOUNCER_POOL_SIZE, available)
+        budget["pgbouncer"] = (app, PGBOUNCER_MAX_CLIENT_CONN)
+    else:
+        budget["primary"] = (app, available)
+    for server, (needed, limit) in budget.items():
+        if needed > limit:
+            raise ImproperlyConfigured(
+                f"The connection pools may open {needed} connections to "
+                f"{server}, which accepts {limit} (shop/settings/base.py, the "
+                "formula above DATABASE_THREADS). Lower DATABASE_THREADS or "
+                "DATABASE_PROCESSES, or raise the server's limit and "
+                "DATABASE_MAX_CONNECTIONS, PGBOUNCER_POOL_SIZE or "
+                "PGBOUNCER_MAX_CLIENT_CONN with it."
+            )
+    return {server: needed for server, (needed, _) in budget.items()}
+
+
 DATABASES = databases(DATABASE_POOL)
-DATABASE_ROUTERS = ["shop.db_routers.OwnerMigratesRouter"]
+connection_budget(DATABASES, threads=DATABASE_THREADS, processes=DATABASE_PROCESSES)
+DATABASE_ROUTERS = [
+    "shop.db_routers.ReadReplicaRouter",
+    "shop.db_routers.OwnerMigratesRouter",
+]
+
+# --- The read-replica router (shop/replica.py, chapter 18) -----------------
+# Anonymous catalog reads go to the replica (shop/middleware.py:
+# ReadReplicaMiddleware); REPLICA_READS=0 sends every read to the primary.
+REPLICA_READS = env_bool("REPLICA_READS", True)
+# The URL names whose anonymous GETs may read the replica: the public
+# catalog. Stock (staff only) and everything a customer owns stay off it.
+REPLICA_READ_ROUTES = ("category-tree", "product-list", "product-detail")
+# Replay delay measured on this machine (2 shared cores, the local primary
+# and its streaming replica, asynchronous replication), from a commit's
+# return on the primary until its row is visible on the replica, in two
+# runs, the second beside other test suites (load average 5): 400 one-row
+# commits p50 0.6 ms, p99 8-9 ms, max 9-60 ms; 200 commits of 1,000 rows
+# (about 230 kB of WAL each) p50 3-4 ms, p99 16-60 ms, max 28-115 ms.
+# `manage.py lab replica` measures it again. A replica more than a second
+# behind is therefore not busy but in trouble (replay paused or in
+# conflict, its WAL receiver gone): its reads go to the primary until it
+# catches up.
+REPLICA_MAX_LAG_SECONDS = float(env("REPLICA_MAX_LAG_SECONDS", "1"))
+# How often each process measures the lag (one query to each server, in a
+# thread of its own). A verdict serves requests for up to twice this long.
+REPLICA_CHECK_SECONDS = float(env("REPLICA_CHECK_SECONDS", "1"))
+# How long a client that has written reads from the primary. The replica
+# serves reads while a verdict at most 2 x REPLICA_CHECK_SECONDS old said it
+# lagged less than REPLICA_MAX_LAG_SECONDS, so a read made this long after a
+# write finds the write there even at the worst lag the router accepts,
+# 1 + 2 x 1 = 3 s: 26 times the slowest replay measured above.
+READ_YOUR_WRITES_SECONDS = float(
+    env(
+        "READ_YOUR_WRITES_SECONDS",
+        str(REPLICA_MAX_LAG_SECONDS + 2 * REPLICA_CHECK_SECONDS),
+    )
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -225,16 +393,22 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 # answers is a run-time matter (shop/cache.py, /healthz), never frozen at
 # import. With REDIS_URL set (redis:// or rediss://) the cache is always
 # Redis; when Redis stops answering, each cache call fails within
-# REDIS_TIMEOUT and its caller degrades (catalog reads never touch it; the
-# auth rate limits answer 503). REDIS_URL set to the empty string runs
-# without Redis: a local-memory cache in each process and Celery tasks run
-# inside the request, for a machine without Redis only.
+# REDIS_TIMEOUT and its caller degrades (catalog reads come from the
+# database; the auth rate limits answer 503). REDIS_URL set to the empty
+# string runs without Redis: a local-memory cache in each process and Celery
+# tasks run inside the request, for a machine without Redis only.
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_ENABLED = bool(REDIS_URL)
 # Seconds to connect to Redis and to wait for each answer. A stopped Redis
 # refuses at once; this bounds what an unreachable one (a host gone, packets
 # dropped) costs a request, instead of the system's TCP timeout.
 REDIS_TIMEOUT = float(env("REDIS_TIMEOUT", "0.5"))
+# The catalog cache (catalog/cache/): the category tree, the product list's
+# pages and product details served from Redis, when the cache is Redis.
+# CATALOG_CACHE=0 reads them from the database every time; writes still
+# retire their entries, so another process with the cache on never serves
+# one that is stale.
+CATALOG_CACHE = env_bool("CATALOG_CACHE", True)
 
 
 def redis_cache(url):
@@ -364,5 +538,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Alembic (the chapter 16 lab) logs each plugin it loads, at import.
+        "alembic.runtime.plugins": {"level": "WARNING"},
+    },
 }

@@ -3,15 +3,22 @@
 from shop.crypto import parse_field_keys
 
 from .base import *  # noqa: F403
-from .base import databases, env
+from .base import connection_budget, databases, env, pool_size
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production.")
 DEBUG = False
-# Per process: gunicorn's workers each hold a pool (base.py: databases()).
-DATABASE_POOL = {"min_size": 2, "max_size": 20}
+# Per process: gunicorn's workers each hold a pool per alias, sized from
+# their threads (base.py: the formula above DATABASE_THREADS). The defaults,
+# 4 processes of 16 threads, fit servers of 200 connections with the
+# reserve; set both to what the deployment runs, Celery's processes
+# included, and start refuses a combination the servers cannot take.
+DATABASE_THREADS = int(env("DATABASE_THREADS", "16"))
+DATABASE_PROCESSES = int(env("DATABASE_PROCESSES", "4"))
+DATABASE_POOL = pool_size(DATABASE_THREADS, min_size=2)
 DATABASES = databases(DATABASE_POOL)
+connection_budget(DATABASES, threads=DATABASE_THREADS, processes=DATABASE_PROCESSES)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -11,9 +11,11 @@ environment: every `${VAR:-default}` becomes its default.
 """
 
 import ast
+import configparser
 import contextlib
 import fnmatch
 import http.server
+import os
 import re
 import shlex
 import shutil
@@ -32,9 +34,18 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETTINGS_FILE = ROOT / "shop" / "settings" / "base.py"
 DOCKER_SCRIPTS = ROOT / "scripts" / "docker"
 
-SERVICES = {"primary", "replica", "redis", "mongo", "web", "worker", "beat"}
+SERVICES = {
+    "primary",
+    "replica",
+    "pgbouncer",
+    "redis",
+    "mongo",
+    "web",
+    "worker",
+    "beat",
+}
 APP_SERVICES = ("web", "worker", "beat")
-BACKING_SERVICES = ("primary", "replica", "redis", "mongo")
+BACKING_SERVICES = ("primary", "replica", "pgbouncer", "redis", "mongo")
 # The port each image's server listens on inside the compose network.
 IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
 # Settings a hot standby must have at least as high as its primary, or it
@@ -617,7 +628,7 @@ def test_the_primary_init_script_makes_roles_and_database(services):
     assert sql_dir and host_path(primary, sql_dir[1] + "/roles.sql").is_file()
 
 
-@pytest.mark.parametrize("name", ["primary", "replica"])
+@pytest.mark.parametrize("name", ["primary", "replica", "pgbouncer"])
 def test_passwords_the_scripts_read_are_set_by_compose(services, name):
     service = services[name]
     env = environment(service)
@@ -687,6 +698,187 @@ def test_the_wal_archive_is_on_a_volume(services):
     assert directory, command
     volumes = {t for kind, _, t in mounts(primary) if kind == "volume"}
     assert directory[1] in volumes, f"{directory[1]} is not on a named volume"
+
+
+# --- pgbouncer ---------------------------------------------------------------
+# Its settings are written by its entrypoint at start, from the service's
+# environment; the script runs here with `true` in place of pgbouncer, which
+# writes the files and starts nothing. tests/shop/test_compose_pgbouncer.py
+# starts the real pgbouncer with them.
+
+# libpq's sslmode values that connect without TLS when the other side has none.
+PLAINTEXT_ALLOWED = {"disable", "allow", "prefer"}
+SERVICES_SH = ROOT / "scripts" / "services.sh"
+# Keys of pgbouncer.ini that differ between the two set-ups on purpose: where
+# it listens and keeps its files, and TLS (see test_pgbouncers_tls_...).
+SET_UP_SPECIFIC = {
+    "listen_addr",
+    "listen_port",
+    "unix_socket_dir",
+    "pidfile",
+    "logfile",
+    "auth_file",
+}
+
+
+@pytest.fixture(scope="module")
+def pgbouncer_files(services, tmp_path_factory):
+    """(pgbouncer.ini parsed, userlist.txt's lines) as the service writes them."""
+    service = services["pgbouncer"]
+    directory = tmp_path_factory.mktemp("pgbouncer")
+    done = subprocess.run(
+        ["bash", str(script_of(service, "entrypoint"))],
+        env={
+            "PATH": os.environ["PATH"],
+            **environment(service),
+            "SHOP_PGBOUNCER_DIR": str(directory),
+            "SHOP_PGBOUNCER_BIN": "true",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    ini = configparser.ConfigParser(interpolation=None, comment_prefixes=(";",))
+    ini.read(directory / "pgbouncer.ini")
+    users = (directory / "userlist.txt").read_text().splitlines()
+    return ini, users
+
+
+@pytest.fixture(scope="module")
+def pgbouncer_ini(pgbouncer_files):
+    return pgbouncer_files[0]
+
+
+def app_sslmode(env):
+    """DB_SSLMODE as shop/settings/base.py decides it inside an app container.
+
+    The image has no var/pg/tls/ca.crt (.dockerignore drops var/), so without
+    DB_SSLROOTCERT there is no CA to verify against.
+    """
+    default = "verify-full" if env.get("DB_SSLROOTCERT") else "prefer"
+    return env.get("DB_SSLMODE") or default
+
+
+def test_pgbouncer_pools_transactions_in_front_of_the_primary(services, pgbouncer_ini):
+    upstream = dict(
+        item.split("=", 1) for item in pgbouncer_ini["databases"]["*"].split()
+    )
+    assert upstream["host"] == "primary"
+    assert int(upstream["port"]) == image_port(services["primary"])
+    assert pgbouncer_ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert depends_on(services["pgbouncer"]) == {"primary": "service_healthy"}
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_app_reaches_the_primary_through_pgbouncer(services, pgbouncer_ini, name):
+    env = environment(services[name])
+    listens = pgbouncer_ini["pgbouncer"]
+
+    assert env.get("DATABASE_VIA_PGBOUNCER", "").lower() in {"1", "true", "yes", "on"}
+    assert env["PGBOUNCER_HOST"] == "pgbouncer"
+    assert int(env["PGBOUNCER_PORT"]) == int(listens["listen_port"])
+    assert listens["listen_addr"] in {"*", "0.0.0.0"}, "unreachable from the network"
+    # The settings' connection budget counts with pgbouncer's real sizes.
+    assert int(env["PGBOUNCER_POOL_SIZE"]) == int(listens["default_pool_size"])
+    assert int(env["PGBOUNCER_MAX_CLIENT_CONN"]) == int(listens["max_client_conn"])
+
+
+def test_pgbouncer_is_published_on_the_local_port(services, pgbouncer_ini):
+    local_port = settings_environment()["PGBOUNCER_PORT"]
+    published = [
+        interpolate(str(port)).split(":") for port in services["pgbouncer"]["ports"]
+    ]
+    assert published == [
+        ["127.0.0.1", local_port, pgbouncer_ini["pgbouncer"]["listen_port"]]
+    ], "publish it on the host's loopback only, on the local set-up's port"
+
+
+def test_pgbouncer_knows_the_password_the_primary_gave_shop_app(
+    services, pgbouncer_files
+):
+    _, users = pgbouncer_files
+    password = environment(services["primary"])["SHOP_APP_PASSWORD"]
+
+    assert f'"shop_app" "{password}"' in users
+    url = urlparse(environment(services["web"])["DATABASE_URL"])
+    assert unquote(url.password or "") == password
+
+
+def test_pgbouncer_is_healthy_once_a_client_gets_through_to_the_primary(
+    services, pgbouncer_ini
+):
+    pgbouncer = services["pgbouncer"]
+    kind, command = pgbouncer["healthcheck"]["test"]
+    command = interpolate(command)
+    assert kind == "CMD-SHELL"
+    assert f"-p {pgbouncer_ini['pgbouncer']['listen_port']} " in command
+    assert "-U shop_app " in command and "SELECT 1" in command
+    for variable in re.findall(r"\$\{?(\w+)", command):
+        assert environment(pgbouncer).get(variable), f"the check reads {variable}"
+
+
+def test_pgbouncers_tls_is_what_each_side_can_do_or_its_absence_says_why(
+    services, pgbouncer_ini
+):
+    listens = pgbouncer_ini["pgbouncer"]
+    client_mode = listens.get("client_tls_sslmode", "disable")
+    if client_mode in PLAINTEXT_ALLOWED:
+        # The app must accept a plaintext connection, and the reason must be
+        # written beside the setting.
+        for name in APP_SERVICES:
+            assert app_sslmode(environment(services[name])) in PLAINTEXT_ALLOWED
+        script = script_of(services["pgbouncer"], "entrypoint").read_text()
+        lines = script.splitlines()
+        at = next(i for i, line in enumerate(lines) if "client_tls_sslmode" in line)
+        reason = []
+        for line in reversed(lines[:at]):
+            if not line.startswith(";"):
+                break
+            reason.append(line)
+        assert "plaintext" in " ".join(reason).lower(), "say why it is plaintext"
+    else:
+        assert listens.get("client_tls_cert_file") and listens.get(
+            "client_tls_key_file"
+        )
+        for name in APP_SERVICES:
+            assert app_sslmode(environment(services[name])) not in PLAINTEXT_ALLOWED
+    # pgbouncer must be able to log in to the primary as it is configured.
+    if postgres_settings(services["primary"]).get("ssl", "off") == "off":
+        assert listens.get("server_tls_sslmode", "disable") in PLAINTEXT_ALLOWED
+
+
+def literal_settings_of_the_local_pgbouncer():
+    """`key = value` lines of services.sh's pgbouncer.ini with no variable in them."""
+    text = SERVICES_SH.read_text()
+    body = re.search(r"^pgbouncer_ini\(\).*?<<INI\n(.*?)^INI$", text, re.M | re.S)
+    assert body, "scripts/services.sh: pgbouncer_ini's heredoc not found"
+    found = {}
+    for line in body[1].splitlines():
+        match = re.match(r"^(\w+) = ([^$]*)$", line)
+        if match:
+            found[match[1]] = match[2].strip()
+    return found
+
+
+def test_pgbouncer_pools_as_the_local_set_up_does(pgbouncer_ini):
+    local = literal_settings_of_the_local_pgbouncer()
+    compose = dict(pgbouncer_ini["pgbouncer"])
+    assert {"pool_mode", "query_wait_timeout", "auth_type"} <= set(local)
+
+    shared = {
+        key
+        for key in set(local) & set(compose)
+        if key not in SET_UP_SPECIFIC and "tls" not in key
+    }
+    assert {key: compose[key] for key in shared} == {key: local[key] for key in shared}
+    missing = set(local) - set(compose) - SET_UP_SPECIFIC
+    assert not {key for key in missing if "tls" not in key}, "set them in compose too"
+    # The sizes come from variables in both: the settings' defaults.
+    defaults = settings_environment()
+    assert compose["default_pool_size"] == defaults["PGBOUNCER_POOL_SIZE"]
+    assert compose["max_client_conn"] == defaults["PGBOUNCER_MAX_CLIENT_CONN"]
 
 
 # --- the scripts themselves ---------------------------------------------------

@@ -33,6 +33,7 @@ TOP_LEVEL_DIRS = (
     "tests",
     "docs",
     "bench",
+    "orm",
 )
 ROOT_FILES = (
     "Makefile",

@@ -20,12 +20,19 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 # silently because the parametrized test below lost a case.
 EXPECTED_LABS = {
     "acid",
+    "cache",
     "constraints",
     "update-anomaly",
     "transactional-ddl",
     "sqlmigrate",
     "selector-sql",
+    "explain",
     "er-diagram",
+    "list-indexes",
+    "index-kinds",
+    "index-write-cost",
+    "pool",
+    "pgbouncer",
     "orm-vs-sql",
     "zero-downtime",
     "ledger-trigger",
@@ -37,6 +44,10 @@ EXPECTED_LABS = {
     "injection",
     "audit",
     "rls",
+    "replica",
+    "min-price",
+    "sqlalchemy",
+    "alembic",
 }
 
 ROW_COUNTS_SQL = """

@@ -23,6 +23,10 @@ gunicorn; the test client would keep one connection for the whole test.
 """
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections
 from rest_framework.authtoken.models import Token
 
 from shop.settings import base
@@ -39,7 +43,7 @@ from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import ProductFactory
 from tests.dbs import ALL_DATABASES
 from tests.shop.forwarder import Forwarder
-from tests.shop.test_settings import ENVIRONMENTS, settings_of
+from tests.shop.test_settings import ENVIRONMENTS, ROOT, SECRETS, settings_of
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
@@ -346,3 +350,185 @@ def test_every_environment_retries_a_refusing_primary_about_once_a_second(module
 
     assert pool["reconnect_timeout"] == base.DATABASE_POOL_RECONNECT_TIMEOUT <= 2
     assert pool["timeout"] == base.DATABASE_POOL_TIMEOUT
+
+
+# --- Sizes: every alias the app uses is pooled, by one formula ----------------
+
+SIZES_DUMP = """
+import importlib, json, sys
+s = importlib.import_module(sys.argv[1])
+print(json.dumps({
+    "threads": s.DATABASE_THREADS,
+    "processes": s.DATABASE_PROCESSES,
+    "pools": {a: c["OPTIONS"].get("pool") for a, c in s.DATABASES.items()},
+    "budget": s.connection_budget(
+        s.DATABASES, threads=s.DATABASE_THREADS, processes=s.DATABASE_PROCESSES
+    ),
+    "available": s.DATABASE_MAX_CONNECTIONS - s.DATABASE_RESERVED_CONNECTIONS,
+}))
+"""
+
+
+def sizes_of(module, **env) -> subprocess.CompletedProcess:
+    """The pool settings of `module`, imported in a fresh interpreter."""
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_VIA_PGBOUNCER"}
+    }
+    return subprocess.run(
+        [sys.executable, "-c", SIZES_DUMP, module],
+        cwd=ROOT,
+        env={**environment, **SECRETS, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("module", ENVIRONMENTS)
+def test_every_environment_sizes_every_pool_by_the_formula(module):
+    done = sizes_of(module)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    threads, processes = found["threads"], found["processes"]
+    pools = found["pools"]
+
+    # The aliases of the web app and the workers; migrations and the seed
+    # open one connection and end (base.py: databases()).
+    assert {alias for alias, pool in pools.items() if pool} == {
+        "default",
+        "replica",
+        "readonly",
+    }
+    for alias in ("default", "replica", "readonly"):
+        assert pools[alias]["max_size"] == threads + max(2, threads // 4), alias
+    # Everything every process may open fits in what the servers accept.
+    assert found["budget"]["primary"] == processes * (
+        pools["default"]["max_size"] + threads
+    )
+    assert found["budget"]["replica"] == processes * (
+        pools["replica"]["max_size"] + pools["readonly"]["max_size"]
+    )
+    assert max(found["budget"].values()) <= found["available"]
+
+
+def test_settings_whose_pools_the_servers_cannot_take_refuse_to_start():
+    done = sizes_of(
+        "shop.settings.production", DATABASE_THREADS="64", DATABASE_PROCESSES="8"
+    )
+
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr
+    assert "Lower DATABASE_THREADS or DATABASE_PROCESSES" in done.stderr
+
+
+@pytest.mark.parametrize("module", ENVIRONMENTS)
+def test_the_replica_pools_give_up_fast_and_the_primarys_waits(module):
+    pools = settings_of(module)[0]["DATABASES"]
+
+    default = pools["default"]["OPTIONS"]["pool"]
+    assert default["timeout"] == base.DATABASE_POOL_TIMEOUT
+    assert not default.get("refused_fast")
+    for alias in ("replica", "readonly"):
+        pool = pools[alias]["OPTIONS"]["pool"]
+        assert pool["timeout"] == base.DATABASE_REPLICA_POOL_TIMEOUT <= 1, alias
+        assert pool["refused_fast"] is True, alias
+    # Staff reports only: no idle connection kept for them.
+    assert pools["readonly"]["OPTIONS"]["pool"]["min_size"] == 0
+
+
+# --- A stopped replica costs a request milliseconds, pooled as it is ----------
+
+
+@pytest.fixture
+def forwarded_replica():
+    """The pool of `replica` through a forwarder to the real standby.
+
+    Changing PORT is enough: the pool is built again for the new port the
+    next time it is asked for (shop/db_backend/base.py), and once more when
+    the port changes back.
+    """
+    replica = connections["replica"]
+    port = replica.settings_dict["PORT"]
+    forwarder = Forwarder(replica.settings_dict["HOST"], port)
+    forwarder.open()
+    replica.close()
+    replica.settings_dict["PORT"] = str(forwarder.port)
+    try:
+        yield forwarder
+    finally:
+        replica.close()
+        replica.settings_dict["PORT"] = port
+        replica.close_pool()
+        forwarder.close()
+
+
+def replica_read() -> tuple[Exception | None, float]:
+    """One read on `replica` as a request makes it: (its error, seconds)."""
+    replica = connections["replica"]
+    started = time.monotonic()
+    error = None
+    try:
+        with replica.cursor() as cursor:
+            cursor.execute("SELECT pg_is_in_recovery()")
+            assert cursor.fetchone() == (True,)
+    except DatabaseError as exc:
+        error = exc
+    finally:
+        replica.close()  # back to the pool, as at the end of a request
+    return error, time.monotonic() - started
+
+
+def test_a_stopped_replica_costs_each_read_milliseconds_and_returns_within_seconds(
+    forwarded_replica,
+):
+    for _ in range(3):
+        assert replica_read()[0] is None
+    assert forwarded_replica.connections() >= 1  # the pool's, kept open
+
+    forwarded_replica.cut()
+    reads = [replica_read() for _ in range(10)]
+
+    errors = [error for error, _ in reads]
+    slowest = max(took for _, took in reads)
+    print(f"replica stopped: 10 reads failed, slowest {slowest * 1000:.0f} ms")
+    assert all(errors), errors
+    assert all("refused" in str(error).lower() for error in errors), errors[0]
+    # Not the replica pool's timeout (1 s), let alone the primary's (10 s):
+    # the first read meets the dead connection and one refused attempt, the
+    # others the pool's memory of that refusal.
+    assert slowest < 0.3, [round(took, 3) for _, took in reads]
+
+    forwarded_replica.restore()
+    restored = time.monotonic()
+    while (error := replica_read()[0]) is not None:
+        assert time.monotonic() - restored < 3, f"replica still refused: {error}"
+        time.sleep(0.05)
+    back = time.monotonic() - restored
+    print(f"replica back: reads succeed {back:.2f}s after its return")
+
+
+@pytest.fixture
+def hung_replica(monkeypatch):
+    """`replica` pointed at a port that accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        replica = connections["replica"]
+        replica.close()
+        monkeypatch.setitem(replica.settings_dict, "PORT", str(sock.getsockname()[1]))
+        yield
+        replica.close()
+
+
+def test_a_hung_replica_costs_a_read_the_replica_pools_timeout_at_most(hung_replica):
+    error, took = replica_read()
+
+    assert error is not None
+    # Not the 5 s connect_timeout of a plain connection: the pool's 1 s.
+    assert (
+        base.DATABASE_REPLICA_POOL_TIMEOUT
+        <= took
+        < (base.DATABASE_REPLICA_POOL_TIMEOUT + 0.5)
+    ), took

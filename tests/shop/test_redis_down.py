@@ -4,10 +4,11 @@ Each test starts a Redis server of its own on a free port and points the
 cache and REDIS_URL at it, so that it can kill that server and start it
 again on the same port; the machine's own Redis is never touched.
 
-With Redis gone, the catalog is served from the database (it never reads
-Redis), the rate-limited auth endpoints and login forms answer 503
-`rate_limit_unavailable` with Retry-After (shop/accounts/api/throttling.py
-says why not unthrottled), and /healthz says Redis is down. Once the server
+With Redis gone, the catalog is served from the database (its cache falls
+back to the rows: tests/catalog/test_cache.py), the rate-limited auth
+endpoints and login forms answer 503 `rate_limit_unavailable` with
+Retry-After (shop/accounts/api/throttling.py says why not unthrottled), and
+/healthz says Redis is down. Once the server
 is back, all of it recovers without a restart: nothing about Redis is
 decided at import.
 
@@ -357,8 +358,13 @@ class RecordingCache(LocMemCache):
 
 
 @pytest.mark.django_db
-def test_catalog_reads_never_touch_the_cache(settings, client):
-    """So they cannot fail, nor slow down, when Redis does."""
+def test_without_redis_catalog_reads_never_touch_the_cache(settings, client):
+    """With a cache that is not Redis (REDIS_URL empty: a local-memory cache
+    per process), the catalog cache is off, since entries in one process
+    could not be retired by a write in another (catalog/cache/): catalog
+    reads then use no cache at all. With Redis, they do, and fall back to
+    the database when it fails
+    (tests/catalog/test_cache.py:test_with_redis_down_reads_come_from_the_database_then_the_cache_again)."""
     path = f"{RecordingCache.__module__}.{RecordingCache.__qualname__}"
     settings.CACHES = {"default": {"BACKEND": path}}
     RecordingCache.keys.clear()

@@ -1,0 +1,23 @@
+-- Undo cache_notify_v01.sql.
+DROP TRIGGER catalog_category_cache_truncate ON catalog_category;
+DROP TRIGGER catalog_stock_cache_truncate ON catalog_stock_level;
+DROP TRIGGER catalog_variant_cache_truncate ON catalog_product_variant;
+DROP TRIGGER catalog_product_cache_truncate ON catalog_product;
+DROP FUNCTION catalog_cache_notify_everything();
+DROP TRIGGER catalog_category_cache_delete ON catalog_category;
+DROP TRIGGER catalog_category_cache_update ON catalog_category;
+DROP TRIGGER catalog_category_cache_insert ON catalog_category;
+DROP FUNCTION catalog_category_cache_notify();
+DROP TRIGGER catalog_stock_cache_delete ON catalog_stock_level;
+DROP TRIGGER catalog_stock_cache_update ON catalog_stock_level;
+DROP TRIGGER catalog_stock_cache_insert ON catalog_stock_level;
+DROP FUNCTION catalog_stock_cache_notify();
+DROP TRIGGER catalog_variant_cache_delete ON catalog_product_variant;
+DROP TRIGGER catalog_variant_cache_update ON catalog_product_variant;
+DROP TRIGGER catalog_variant_cache_insert ON catalog_product_variant;
+DROP FUNCTION catalog_variant_cache_notify();
+DROP TRIGGER catalog_product_cache_delete ON catalog_product;
+DROP TRIGGER catalog_product_cache_update ON catalog_product;
+DROP TRIGGER catalog_product_cache_insert ON catalog_product;
+DROP FUNCTION catalog_product_cache_notify();
+DROP FUNCTION catalog_cache_notify(bigint[], boolean, boolean);

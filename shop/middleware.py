@@ -124,8 +124,10 @@ class ReadReplicaMiddleware:
     - its client is anonymous: no Authorization header (DRF would look the
       token up, and a token made a moment ago may not be on the replica
       yet) and no logged-in session;
-    - neither its session nor the catalog was written lately
-      (shop/replica.py: written_recently);
+    - its client (user or session) wrote nothing lately
+      (shop/replica.py: written_recently). Writes to the catalog by others
+      do not move the request: the catalog cache's fills read the primary
+      for the entries those writes retired (catalog/cache/reads.py);
     - the replica answers and lags less than REPLICA_MAX_LAG_SECONDS
       (shop/replica.py: replica_status, a verdict kept in the process).
 
@@ -185,9 +187,10 @@ class ReadReplicaMiddleware:
             return False
         if not replica.replica_status().usable:
             return False
-        return not replica.written_recently(
-            replica.CATALOG_SCOPE, *client_scopes(request)
-        )
+        # Only the client's own writes move the whole request: a catalog
+        # write is the catalog cache's to see, fill by fill, for the entries
+        # it retired (catalog/cache/reads.py:_fill_reads).
+        return not replica.written_recently(*client_scopes(request))
 
     def _failed_standby(self, request, reads, response) -> str | None:
         """The standby alias that made this read fail, if one did."""

@@ -8,11 +8,13 @@ things hold, and this module holds all three:
   read, say) and says so with `request_reads()`; the router
   (shop/db_routers.py) asks `read_alias()` for every query. Outside a
   request (a shell, a Celery task, a migration) reads go to the primary.
-- Nobody needs to read their own write. `mark_written(scope)` leaves a
-  marker in the cache (Redis) for READ_YOUR_WRITES_SECONDS, per client
-  ("user:42", "session:<key>") or per kind of data ("catalog");
-  `written_recently(*scopes)` asks for it. When Redis cannot answer, every
-  scope counts as written: reading the primary is never wrong.
+- Nobody needs to read their own write. `mark_written(*scopes)` leaves
+  markers in the cache (Redis) for READ_YOUR_WRITES_SECONDS, per client
+  ("user:42", "session:<key>") or per piece of data (the catalog cache marks
+  each version it moves, and its fills ask: catalog/cache/reads.py);
+  `written_recently(*scopes)` and `written_among(scopes)` ask for them. When
+  Redis cannot answer, every scope counts as written: reading the primary
+  is never wrong.
 - The replica answers and is not too far behind. `replica_status()` is the
   verdict of a probe that runs at most every REPLICA_CHECK_SECONDS, in a
   thread of its own, so no request waits for it and a stopped replica costs
@@ -63,10 +65,6 @@ PROBE_WAIT = 2
 # timeout of staff_transaction(), and no lock timeout, since it only reads.
 REPORT_STATEMENT_TIMEOUT = "30s"
 MARKER_PREFIX = "replica:written:"
-# The scope every write to the catalog marks (the catalog cache does, on
-# commit), so that no anonymous read, and no cache fill, reads the catalog
-# on the replica from before that write.
-CATALOG_SCOPE = "catalog"
 
 
 # --- Per request: where its reads go --------------------------------------
@@ -155,9 +153,10 @@ def _markers_lost(exc: Exception) -> None:
 def mark_written(*scopes: str) -> None:
     """Have readers of `scopes` read the primary for READ_YOUR_WRITES_SECONDS.
 
-    Call it once the write has committed. It never raises: when Redis cannot
-    take the marker, this process reads the primary for the whole window
-    instead (written_recently() says so), which is the same promise.
+    Call it once the write has committed. All the markers go in one round
+    trip (django-redis's set_many is a pipeline). It never raises: when
+    Redis cannot take them, this process reads the primary for the whole
+    window instead (written_recently() says so), which is the same promise.
     """
     if not scopes:
         return
@@ -181,11 +180,27 @@ def written_recently(*scopes: str) -> bool:
         return True
     if not scopes:
         return False
+    return bool(written_among(scopes))
+
+
+def written_among(scopes) -> set[str]:
+    """The scopes among `scopes` written in the last READ_YOUR_WRITES_SECONDS.
+
+    One MGET however many they are. All of them whenever that cannot be
+    told, for written_recently()'s reason.
+    """
+    scopes = set(scopes)
+    if time.monotonic() < _markers_unknown_until:
+        return scopes
+    if not scopes:
+        return set()
+    markers = {_marker(scope): scope for scope in scopes}
     try:
-        return bool(cache.get_many([_marker(scope) for scope in scopes]))
+        found = cache.get_many(list(markers))
     except REDIS_ERRORS as exc:
         _markers_lost(exc)
-        return True
+        return scopes
+    return {markers[marker] for marker in found}
 
 
 # --- The replica's health and lag ------------------------------------------

@@ -46,9 +46,18 @@ committed: a fill that raced a write stored its rows under the versions
 from before it, which the write has since retired. A product's version
 cannot be read before the rows (which products a page holds is only known
 from them), so a fill reads the clock first, and stores a product's entry
-only if that product's version is no newer than the clock it read. And a fill
-reads the primary while the catalog is marked as recently written
-(shop/replica.py), since the replica may not have replayed the write yet.
+only if that product's version is no newer than the clock it read.
+
+Nor older than the write, on a replica. A request may read the replica
+(shop/replica.py), which may not have replayed a write that already moved
+the versions. So a write marks each version it moves as written
+(read-your-writes markers, for READ_YOUR_WRITES_SECONDS) before it moves
+it, and a fill asks for the markers of the versions its entry depends on
+after it has read the versions: the tree the global and categories
+versions, a list page's ids and a 404 the global and lists versions, a
+card or a detail its product's. Whichever is marked is read (again) on
+the primary: a reservation sends one product's card and detail there, and
+every other fill stays on the replica.
 
 The cache is on where Django's cache is Redis and CATALOG_CACHE is set
 (shop/settings/base.py); with a local-memory cache (REDIS_URL empty) no
@@ -69,7 +78,9 @@ or its stock, even one a particular page does not show. A product written
 again before each fill of it ends (a best seller during a sale) is not
 stored, and its card is computed on every read until the writes pause. A
 fill that misses costs a few more round trips to Redis than no cache at
-all (the lock, the versions, the store: docs/benchmarks.md). Between a commit
+all (the lock, the versions, the markers, the store: docs/benchmarks.md);
+one that finds a product marked after the replica computed it computes
+that product's card or detail again on the primary. Between a commit
 and the listener's version move (milliseconds) a write made outside Python
 is not yet on the pages; writes through the API are, at once.
 """

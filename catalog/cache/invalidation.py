@@ -19,7 +19,7 @@ from django.db import connections, transaction
 
 from catalog.cache import store
 from catalog.cache.store import CATEGORIES, GLOBAL, LISTS, Unavailable
-from shop.replica import CATALOG_SCOPE, mark_written
+from shop.replica import mark_written
 
 log = logging.getLogger("catalog.cache")
 
@@ -83,16 +83,19 @@ EVERYTHING = Change(everything=True)
 def versions_bump(change: Change, *, written: bool = True) -> None:
     """Retire the entries `change` makes wrong; Unavailable if Redis does not answer.
 
-    For a write (`written`), the catalog is marked as written first
-    (shop/replica.py): a fill that sees the new versions then also sees the
-    marker, and reads the primary rather than a replica that may not have
-    the write yet (catalog/cache/reads.py:_fill_reads).
+    For a write (`written`), each version it moves is marked as written
+    first (shop/replica.py, store.marker_scope), all in one round trip: a
+    fill that sees a new version then also sees its marker, and reads the
+    primary rather than a replica that may not have the write yet
+    (catalog/cache/reads.py:_fill_reads). Only the fills of the entries the
+    write retired read the primary; a reservation's sends one product's
+    card and detail there, and leaves every other read on the replica.
     """
     names = change.version_names()
     if not names or not store.on_redis():
         return
     if written:
-        mark_written(CATALOG_SCOPE)
+        mark_written(*map(store.marker_scope, names))
     store.bump(names)
 
 

@@ -16,12 +16,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from catalog.cache import store
 from catalog.cache.store import CATEGORIES, CLOCK, GLOBAL, LISTS, Unavailable
-from shop.replica import CATALOG_SCOPE, reads_from_primary, written_recently
+from shop.replica import PRIMARY, read_alias, reads_from_primary, written_among
 
 # Seconds between two looks of a request waiting for another's fill.
 WAIT_POLL = 0.01
@@ -32,19 +32,70 @@ WAIT_LIMIT = 2 * store.LOCK_TTL_MS / 1000
 
 
 @contextmanager
-def _fill_reads():
+def _fill_reads(*names: str):
     """Read a fill's rows where they are at least as new as its versions.
 
-    A request may have chosen the replica before a write moved the versions
-    (shop/middleware.py decides once, as the request starts). A writer marks
-    the catalog as written before it moves any version
+    `names`: the versions the fill's entry depends on, besides GLOBAL.
+    Yields whether the rows are read on the primary.
+
+    A request may read the replica (shop/middleware.py decides once, as it
+    starts, and only by its own client's writes). A writer marks each
+    version it moves before it moves it
     (catalog/cache/invalidation.py:versions_bump), and the fill read the
-    versions before this: a marker still there sends the fill to the
-    primary; one gone means the write is older than
-    READ_YOUR_WRITES_SECONDS, further back than the replica may lag.
+    versions before it asks for the markers: if it saw a write's new
+    version, it sees that write's marker, and reads the primary. A marker
+    gone means the write is older than READ_YOUR_WRITES_SECONDS, further
+    back than the replica may lag. A fill that saw an older version stamps
+    its entry with it, and the write's move retires the entry anyway.
     """
-    with reads_from_primary() if written_recently(CATALOG_SCOPE) else nullcontext():
-        yield
+    if read_alias() == PRIMARY:
+        # The request reads the primary already: no marker to ask for.
+        yield True
+        return
+    scopes = [store.marker_scope(name) for name in (GLOBAL, *names)]
+    if written_among(scopes):
+        with reads_from_primary():
+            yield True
+    else:
+        yield False
+
+
+def _written_products(product_ids: list[int], *, or_global=False) -> set[int]:
+    """The products among these whose own version was written lately, in one MGET.
+
+    With `or_global`, all of them if the global version was. Asked after
+    the fill read the clock: a product version it may stamp
+    (_product_stamps) was set before that, and marked before it was set,
+    so its marker shows here; it may be asked after the rows were read,
+    for the products a fill knows only from them (a page's cards, a
+    detail's body).
+    """
+    if not product_ids or read_alias() == PRIMARY:
+        return set()
+    scopes = {
+        store.marker_scope(store.product_version(product_id)): product_id
+        for product_id in product_ids
+    }
+    everything = store.marker_scope(GLOBAL)
+    written = written_among([*scopes, everything] if or_global else scopes)
+    if everything in written:
+        return set(product_ids)
+    return {scopes[scope] for scope in written}
+
+
+def _cards_as_new_as_writes(
+    found: list[dict], cards: Callable[[list[int]], list[dict]]
+) -> list[dict]:
+    """`found`, with the cards of products written lately computed on the primary.
+
+    A product unlisted since has no card there, and leaves the answer.
+    """
+    written = _written_products([card["id"] for card in found])
+    if not written:
+        return found
+    with reads_from_primary():
+        again = cards(sorted(written))
+    return [card for card in found if card["id"] not in written] + again
 
 
 def _single_flight(kind: str, name: str, lookup: Callable, fill: Callable):
@@ -130,7 +181,7 @@ def category_tree(*, compute: Callable[[], list]) -> list:
     def fill():
         versions, body = read()
         if body is None:
-            with _fill_reads():
+            with _fill_reads(CATEGORIES):
                 body = compute()
             store.put_many({name: {"v": versions, "body": body}}, fill_of="categories")
         return body
@@ -174,8 +225,13 @@ def product_detail(*, slug: str, compute: Callable[[], dict | None]) -> dict | N
         (g, lists, clock), found = read()
         if found is not None:
             return found
-        with _fill_reads():
+        # A 404 depends on the lists (which slugs answer); a body on its
+        # product too, known only once the body is there.
+        with _fill_reads(LISTS) as on_primary:
             body = compute()
+        if body is not None and not on_primary and _written_products([body["id"]]):
+            with reads_from_primary():
+                body = compute()
         if body is None:
             entry = {"v": [g, lists], "missing": True}
             store.put_many({name: entry}, fill_of="detail")
@@ -294,7 +350,9 @@ def product_list_page(
     def fill():
         (g, lists, clock), entry, valid = read()
         if entry is None:
-            with _fill_reads():
+            # Which products, in which order: the lists' version. Their
+            # cards: each product's, asked for once the rows name them.
+            with _fill_reads(LISTS) as on_primary:
                 answer = page()
             entry = {
                 "v": [g, lists],
@@ -304,18 +362,27 @@ def product_list_page(
             }
             entries = {name: entry}
             fresh_cards = answer.cards
+            if not on_primary:
+                fresh_cards = _cards_as_new_as_writes(fresh_cards, cards)
         else:
             # The page holds; some of its cards went (a reservation, a new
-            # price): compute those alone.
+            # price): compute those alone, on the primary for the products
+            # written lately (usually all of them) and on the replica for
+            # the rest (an entry evicted, a fill that stored nothing).
             missing = [i for i in entry["ids"] if i not in valid]
             if not missing:
                 return _page_of(entry, valid)
-            with _fill_reads():
-                fresh_cards = cards(missing)
-            # A product unlisted meanwhile has no card: it leaves this
-            # answer, and the page's entry goes when the list version moves.
-            answer = _page_of(entry, {**valid, **{c["id"]: c for c in fresh_cards}})
+            written = _written_products(missing, or_global=True)
+            fresh_cards = []
+            if written:
+                with reads_from_primary():
+                    fresh_cards += cards([i for i in missing if i in written])
+            if len(written) < len(missing):
+                fresh_cards += cards([i for i in missing if i not in written])
             entries = {}
+        # A product unlisted meanwhile has no card: it leaves this answer,
+        # and the page's entry goes when the list version moves.
+        answer = _page_of(entry, {**valid, **{c["id"]: c for c in fresh_cards}})
         stamps = _product_stamps([card["id"] for card in fresh_cards], clock)
         for card in fresh_cards:
             if card["id"] in stamps:

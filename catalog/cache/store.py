@@ -142,8 +142,11 @@ def key(*parts) -> str:
     development server may share one Redis, and rows of one database must
     never be served for another's.
     """
-    database = connections["default"].settings_dict["NAME"]
-    return ":".join(["shop", "catalog", database, *map(str, parts)])
+    return ":".join(["shop", "catalog", _database(), *map(str, parts)])
+
+
+def _database() -> str:
+    return connections["default"].settings_dict["NAME"]
 
 
 # --- Versions ---------------------------------------------------------------
@@ -156,6 +159,17 @@ CATEGORIES = "v:categories"
 
 def product_version(product_id: int) -> str:
     return f"v:p:{product_id}"
+
+
+def marker_scope(name: str) -> str:
+    """The read-your-writes scope (shop/replica.py) of version `name`.
+
+    A write marks it before it moves the version, and a fill of an entry
+    stamped with that version reads the primary while the marker lives
+    (catalog/cache/reads.py:_fill_reads). The database is part of it, as
+    of the keys: a write to one database says nothing of another's rows.
+    """
+    return ":".join(["catalog", _database(), name])
 
 
 def version_of(raw) -> int:

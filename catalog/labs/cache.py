@@ -3,7 +3,9 @@
 A product's page is read through the cache twice (SQL counted), a write in
 SQL is rolled back and then committed while a session LISTENs on
 catalog_changed, and the versions the notification names are moved, as
-`manage.py cache_listen` does: the next read is fresh.
+`manage.py cache_listen` does: the next read is fresh, and each version
+moved is marked as written (the read-your-writes markers that send the
+fills of its entries to the primary).
 
 NOTIFY is delivered only on COMMIT, so this lab commits its catalogue rows
 (a category, a product with one variant, a warehouse: no stock, so no
@@ -21,6 +23,7 @@ from catalog.cache import Change, store, versions_bump
 from catalog.cache.listener import CHANNEL
 from catalog.labs.rows import catalog_names, catalog_rows
 from shop.lab import LabFailed, Narrator, connect, lab
+from shop.replica import written_among
 
 TAG = "cache"
 DELETE_ROWS = """
@@ -140,6 +143,18 @@ def _notified_at_commit(n: Narrator, writer, listener, product_id, names) -> Non
     for change in changes:
         versions_bump(change)
         n.say(f"    moved {', '.join(change.version_names())}")
+    moved = sorted({name for change in changes for name in change.version_names()})
+    asked = [*moved, store.CATEGORIES]
+    marked = written_among([store.marker_scope(name) for name in asked])
+    for name in asked:
+        state = "set" if store.marker_scope(name) in marked else "none"
+        n.say(f"    read-your-writes marker of {name}: {state}")
+    n.expect(
+        all(store.marker_scope(name) in marked for name in moved),
+        "each version moved was marked as written first: for "
+        "READ_YOUR_WRITES_SECONDS the fills of its entries read the primary, "
+        "every other fill the replica",
+    )
     fresh = _read(n, names["slug"], "read after")
     n.expect(fresh["statements"] > 0, "the entry was retired: computed again")
     n.expect(fresh["price"] == "20.90", "the page shows the committed price")

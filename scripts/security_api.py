@@ -157,6 +157,9 @@ def fixtures(base: str, staff: Api, account: Api) -> dict:
         "name": "Sqlmap lamp",
         "description": "Warm.",
         "price": "9.99",
+        # The staff PATCHes of a product and a variant: true keeps the
+        # product listed, so the catalog's baseline requests keep their rows.
+        "is_active": True,
         "stock": 2,
         "warehouse": stock["warehouses"][0]["warehouse"],
         "quantity_on_hand": 500,

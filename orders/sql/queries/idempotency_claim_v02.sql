@@ -1,5 +1,5 @@
--- Claim an idempotency key, or learn that someone already has. Version 2 of
--- idempotency_claim_v01.sql, which ran in a transaction of its own: BEGIN,
+-- Claim an idempotency key, or learn that someone already has. Version 2; version
+-- 1 ran in a transaction of its own: BEGIN,
 -- the customer's context, this INSERT, COMMIT, four round trips. A single
 -- statement in autocommit is a transaction of its own, and this one carries
 -- the context (shop/db_context.py:customer_statement): the new row is built

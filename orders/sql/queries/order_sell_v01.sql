@@ -11,7 +11,7 @@
 -- while the payment was being taken, no cart lock held then) keeps them:
 -- cart_decrement_v01.sql takes the bought units out of it, in a statement
 -- of its own that runs only then. Deciding both here (MERGE, or a DELETE and
--- an UPDATE, as cart_consume_v01.sql did) cost three times the planning:
+-- an UPDATE, as the checkout's earlier cart statement did) cost three times the planning:
 -- row-level security plans the cart's policies once per action. The stock
 -- ledger's labels ride along: its trigger runs at the end of the statement
 -- (orders/sql/triggers/stock_ledger_v01.sql).

@@ -17,7 +17,7 @@
 -- row ends with the best answer either had. The amount comes with the
 -- answer: a capture found by asking the gateway is for what the gateway
 -- says it took, which is what a refund must give back. (The same rules as
--- payment_charge_record_v02.sql, which ran after a lock of its own.)
+-- the statement it replaced, which ran after a lock of its own.)
 --
 -- Checkout runs it alone, in autocommit, a transaction of its own with the
 -- customer's context riding in it (shop/db_context.py:customer_statement;

@@ -1,7 +1,7 @@
 -- Apply many stock changes in one statement, whatever the number of lines:
 -- the deltas arrive as parallel arrays and unnest() turns them into a table
--- to join. The rows were locked (in order) just before. Version 2 of
--- stock_apply_v01.sql: the stock ledger's labels (the order, the reason)
+-- to join. The rows were locked (in order) just before. In version 2
+-- the stock ledger's labels (the order, the reason)
 -- ride in the statement they label, instead of a set_config() round trip
 -- before it; the ledger's trigger reads them at the statement's end
 -- (orders/sql/triggers/stock_ledger_v01.sql).

@@ -82,6 +82,13 @@ class Product(models.Model):
     min_price = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, editable=False
     )
+    # Whether any active variant has a unit available (on hand above
+    # reserved) in any warehouse: the list's in_stock filter, as a column an
+    # index can hold. Kept like min_price, by triggers on the stock and the
+    # variants that recompute it only when a row crosses zero
+    # (catalog/sql/triggers/product_in_stock_v01.sql). A new product has no
+    # variant yet, so none available: False in Python and in SQL.
+    in_stock = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         db_table = "catalog_product"
@@ -120,6 +127,15 @@ class Product(models.Model):
                 fields=["name", "id"],
                 name="catalog_product_name_idx",
                 condition=LISTED,
+            ),
+            # The sold-out products: a few in a hundred, so a small index
+            # that reads them newest first, or hands them all to a sort for
+            # the other orderings. in_stock=true needs none: most products
+            # are, and each ordering's own index finds them at once.
+            models.Index(
+                fields=["created_at", "id"],
+                name="catalog_product_sold_out_idx",
+                condition=LISTED & Q(in_stock=False),
             ),
         ]
 

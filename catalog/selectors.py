@@ -5,7 +5,6 @@ import re
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections, router
 from django.db.models import (
-    Exists,
     F,
     FloatField,
     IntegerField,
@@ -19,6 +18,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from catalog.models import LISTED, Category, Product, ProductVariant, StockLevel
+from shop.pagination import keyset_partition
 from shop.sql_files import read_sql
 
 # The orderings a client may ask for, each with a unique tie-breaker so that
@@ -35,6 +35,8 @@ PRODUCT_ORDERINGS = {
     "relevance": ("-rank", "-id"),
 }
 DEFAULT_PRODUCT_ORDERING = "newest"
+# The orderings catalog_product_cat_price_idx continues after the category.
+PARTITIONED_ORDERINGS = {"price", "-price"}
 # The words of a search, for the text search parser: letters and digits
 # only, so no character of the tsquery syntax (& | ! : ' ( ) <) gets through.
 SEARCH_WORD = re.compile(r"[^\W_]+")
@@ -155,7 +157,6 @@ def product_list(
     ordering = ordering or ("relevance" if search else DEFAULT_PRODUCT_ORDERING)
     if ordering == "relevance" and not search:
         raise ValueError("ordering by relevance needs a search")
-    stock = _active_stock()
     products = (
         Product.objects.filter(LISTED)
         # The tsvector is for matching in SQL, never shown: don't ship it.
@@ -175,7 +176,15 @@ def product_list(
         # recursive CTE's row count is a guess (200 categories), the planner
         # took a leaf for half the catalogue and walked the price index past
         # tens of thousands of other products. A list of ids has statistics.
-        products = products.filter(category_id__in=category_subtree_ids(slug=category))
+        ids = category_subtree_ids(slug=category)
+        if ordering in PARTITIONED_ORDERINGS:
+            # A subtree in price order: one page per category from
+            # (category, min_price, id), merged (shop/pagination.py). In one
+            # read, the planner walked the price index of the whole
+            # catalogue past every cheaper or dearer category's products.
+            products = keyset_partition(products, "category_id", ids)
+        else:
+            products = products.filter(category_id__in=ids)
     if search:
         query = search_query(search)
         products = products.filter(search_document=query)
@@ -193,14 +202,10 @@ def product_list(
         products = products.filter(min_price__gte=min_price)
     if max_price is not None:
         products = products.filter(min_price__lte=max_price)
-    if in_stock is True:
-        products = products.filter(
-            Exists(stock.filter(quantity_on_hand__gt=F("reserved")))
-        )
-    elif in_stock is False:
-        products = products.exclude(
-            Exists(stock.filter(quantity_on_hand__gt=F("reserved")))
-        )
+    if in_stock is not None:
+        # The column the stock triggers keep (catalog_product.in_stock):
+        # true when an active variant has a unit available somewhere.
+        products = products.filter(in_stock=in_stock)
     return products.order_by(*PRODUCT_ORDERINGS[ordering])
 
 

@@ -18,6 +18,23 @@ column (no text for a date, no NaN or 1e400 for a price, no NUL byte, no
 id out of bigint's range) and there must be one per ordering column;
 anything else is the same 404 "Invalid cursor" as a cursor that does not
 decode at all, never a 500 from the database.
+
+A list may be marked `keyset_partition(queryset, field, values)`: the rows
+of several values of one column (a category and its subcategories), where
+an index leads with that column, (category_id, min_price, id). One range
+read of that index cannot return them in price order across categories, so
+the planner either sorts every row of the subtree or walks the price index
+of the whole catalogue and skips the other categories' rows: the worse the
+further the subtree's prices are from the catalogue's. A partitioned page
+reads each value's own page from the index (the keyset condition and LIMIT
+inside each branch) and merges them:
+
+    WHERE id IN ((SELECT id ... WHERE category_id = 7 AND (min_price, id) < (...)
+                  ORDER BY min_price DESC, id DESC LIMIT 21)
+                 UNION ALL (... category_id = 8 ...))
+    ORDER BY min_price DESC, id DESC LIMIT 21
+
+at most page-size rows per value, however deep the page.
 """
 
 import binascii
@@ -107,6 +124,33 @@ def _after(ordering, position, fields):
     return reduce(or_, steps)
 
 
+def keyset_partition(queryset, field, values):
+    """`queryset` filtered to `field` IN `values`, paged one value at a time.
+
+    See the module's doc. The mark rides on the Query, whose clone copies
+    its attributes, so it survives the filters and orderings chained after.
+    Mark a list only where an index leads with `field` and continues with
+    the ordering: otherwise each branch is a walk of its own.
+    """
+    values = tuple(values)
+    queryset = queryset.filter(**{f"{field}__in": values})
+    queryset.query.keyset_partition = (field, values)
+    return queryset
+
+
+def _partitioned(queryset, ordering, condition, limit):
+    """The page's rows as the merge of one keyset page per partition value."""
+    field, values = queryset.query.keyset_partition
+    branches = []
+    for value in values:
+        branch = queryset.filter(**{field: value}).order_by(*ordering)
+        if condition is not None:
+            branch = branch.filter(condition)
+        branches.append(branch.values("pk")[:limit])
+    merged = branches[0].union(*branches[1:], all=True)
+    return queryset.filter(pk__in=merged).order_by(*ordering)[:limit]
+
+
 def _reversed(ordering):
     return tuple(name[1:] if name.startswith("-") else f"-{name}" for name in ordering)
 
@@ -131,12 +175,20 @@ class SafeCursorPagination(CursorPagination):
         position = self.cursor.position if self.cursor is not None else None
 
         ordering = _reversed(self.ordering) if reverse else self.ordering
-        queryset = queryset.order_by(*ordering)
+        condition = None
         if position is not None:
-            queryset = queryset.filter(_after(ordering, position, self._fields))
+            condition = _after(ordering, position, self._fields)
         # One row more than a page says whether there is another page, with
         # no COUNT(*).
-        rows = list(queryset[: self.page_size + 1])
+        limit = self.page_size + 1
+        partition = getattr(queryset.query, "keyset_partition", None)
+        if partition is not None and len(partition[1]) > 1:
+            rows = list(_partitioned(queryset, ordering, condition, limit))
+        else:
+            queryset = queryset.order_by(*ordering)
+            if condition is not None:
+                queryset = queryset.filter(condition)
+            rows = list(queryset[:limit])
         more = len(rows) > self.page_size
         self.page = rows[: self.page_size]
         if reverse:

@@ -68,12 +68,50 @@ def seed_catalog(writer: CopyWriter, *, plan: Plan, rng: random.Random) -> list[
     """Write the catalogue and return the new products' ids."""
     leaf_ids = _write_categories(writer)
     warehouse_ids = _write_warehouses(writer)
-    products = _write_products(writer, plan=plan, rng=rng, leaf_ids=leaf_ids)
-    variant_ids = _write_variants(writer, plan=plan, rng=rng, products=products)
-    _write_stock(
-        writer, plan=plan, rng=rng, variant_ids=variant_ids, warehouses=warehouse_ids
+    products, product_rows = _product_rows(
+        writer, plan=plan, rng=rng, leaf_ids=leaf_ids
+    )
+    # Every row is drawn before any is written, in the order the draws have
+    # always had (products, variants, stock): a product's in_stock flag
+    # depends on its stock, which is written last.
+    variant_ids = writer.reserve_ids(ProductVariant, plan.variants)
+    counts = _variants_per_product(rng, plan)
+    variant_rows = list(_variant_rows(rng, products, counts, iter(variant_ids)))
+    dual = _dual_stocked(rng, plan)
+    stock_rows = list(_stock_rows(rng, variant_ids, dual, warehouse_ids))
+    in_stock = _products_in_stock(variant_rows, stock_rows)
+    writer.copy(
+        Product,
+        PRODUCT_COLUMNS,
+        (row + (row[0] in in_stock,) for row in product_rows),
+    )
+    writer.copy(
+        ProductVariant,
+        ("id", "product", "sku", "name", "price", "is_active"),
+        variant_rows,
+    )
+    writer.copy(
+        StockLevel,
+        ("variant", "warehouse", "quantity_on_hand", "reserved", "updated_at"),
+        stock_rows,
     )
     return [product.id for product in products]
+
+
+def _products_in_stock(variant_rows, stock_rows) -> set[int]:
+    """The products with an active variant that has a unit available.
+
+    What catalog_product.in_stock must say (product_in_stock_v01.sql): the
+    trigger on the stock's COPY computes the same, and so rewrites nothing.
+    """
+    available = {
+        variant for variant, _, on_hand, reserved, _ in stock_rows if on_hand > reserved
+    }
+    return {
+        product
+        for variant, product, _, _, _, active in variant_rows
+        if active and variant in available
+    }
 
 
 def _write_categories(writer: CopyWriter) -> list[tuple[int, Leaf]]:
@@ -107,7 +145,15 @@ def _write_warehouses(writer: CopyWriter) -> list[int]:
     return ids
 
 
-def _write_products(writer, *, plan, rng, leaf_ids) -> list[_Product]:
+PRODUCT_COLUMNS = ("id", "category", "name", "slug", "description", "is_active") + (
+    "created_at",
+    "updated_at",
+    "min_price",
+    "in_stock",
+)
+
+
+def _product_rows(writer, *, plan, rng, leaf_ids) -> tuple[list[_Product], list]:
     products, rows = [], []
     ids = writer.reserve_ids(Product, plan.products)
     for number, product_id in enumerate(ids, start=1):
@@ -138,13 +184,7 @@ def _write_products(writer, *, plan, rng, leaf_ids) -> list[_Product]:
             )
         )
         products.append(_Product(product_id, number, leaf, base_cents))
-    writer.copy(
-        Product,
-        ("id", "category", "name", "slug", "description", "is_active")
-        + ("created_at", "updated_at", "min_price"),
-        rows,
-    )
-    return products
+    return products, rows
 
 
 def _description(rng, name, adjective, leaf) -> str:
@@ -159,17 +199,6 @@ def _price_cents(rng: random.Random, leaf: Leaf) -> int:
     low, high = leaf.price_range
     # Shop prices end in .99, .95, .49 or .00, not in random cents.
     return rng.randint(low, high) * 100 - rng.choice((1, 1, 1, 5, 51, 0))
-
-
-def _write_variants(writer, *, plan, rng, products) -> list[int]:
-    ids = writer.reserve_ids(ProductVariant, plan.variants)
-    counts = _variants_per_product(rng, plan)
-    writer.copy(
-        ProductVariant,
-        ("id", "product", "sku", "name", "price", "is_active"),
-        _variant_rows(rng, products, counts, iter(ids)),
-    )
-    return ids
 
 
 def _variants_per_product(rng: random.Random, plan: Plan) -> list[int]:
@@ -208,13 +237,8 @@ def _dual_stocked_count(plan: Plan) -> int:
     return round(plan.variants * DUAL_STOCKED_SHARE)
 
 
-def _write_stock(writer, *, plan, rng, variant_ids, warehouses) -> None:
-    dual = set(rng.sample(range(plan.variants), _dual_stocked_count(plan)))
-    writer.copy(
-        StockLevel,
-        ("variant", "warehouse", "quantity_on_hand", "reserved", "updated_at"),
-        _stock_rows(rng, variant_ids, dual, warehouses),
-    )
+def _dual_stocked(rng: random.Random, plan: Plan) -> set[int]:
+    return set(rng.sample(range(plan.variants), _dual_stocked_count(plan)))
 
 
 def _stock_rows(rng, variant_ids, dual, warehouses) -> Iterator[tuple]:

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from catalog.models import Product
+from catalog.models import Category, Product
 from catalog.selectors import PRODUCT_ORDERINGS, product_list
 from tests.catalog.factories import CategoryFactory, ProductFactory, VariantFactory
 
@@ -197,3 +197,68 @@ def test_ranked_search_pages_walk_every_match_once_through_ties(api_client):
     # Name matches (weight A) rank above description matches (weight B).
     assert {names[slug] for slug in seen[:3]} == {"Lamp 0", "Lamp 1", "Lamp 2"}
     assert walk_back(api_client, last) == pages[-2::-1]
+
+
+def subtree_catalogue():
+    """A root, two middles, three leaves; equal prices across categories."""
+    root = CategoryFactory(slug="home")
+    middle = CategoryFactory(slug="lighting", parent=root)
+    other = CategoryFactory(slug="furniture", parent=root)
+    leaves = [
+        CategoryFactory(slug="desk-lamps", parent=middle),
+        CategoryFactory(slug="floor-lamps", parent=middle),
+        CategoryFactory(slug="desks", parent=other),
+    ]
+    for n in range(17):
+        # The middle category holds products too, and prices tie across
+        # categories: the merge must keep (price, id) order through ties.
+        category = (middle, *leaves)[n % 4]
+        product = ProductFactory(category=category, name=f"Thing {n}")
+        VariantFactory(product=product, price=Decimal(10 + n % 5))
+    ProductFactory(category=leaves[0], is_active=False)
+
+
+@pytest.mark.parametrize("ordering", ["price", "-price"])
+@pytest.mark.parametrize("category", ["home", "lighting", "desk-lamps"])
+def test_a_subtree_in_price_order_is_merged_per_category_and_walks_once(
+    api_client, ordering, category
+):
+    subtree_catalogue()
+    # The order computed here, from every listed product of the subtree.
+    subtree = {category} | set(
+        Category.objects.filter(parent__slug=category).values_list("slug", flat=True)
+    )
+    subtree |= set(
+        Category.objects.filter(parent__slug__in=subtree).values_list(
+            "slug", flat=True
+        )
+    )
+    rows = Product.objects.filter(category__slug__in=subtree, is_active=True)
+    keyed = sorted((p.min_price, p.pk, p.slug) for p in rows)
+    expected = [slug for _, _, slug in (keyed if ordering == "price" else keyed[::-1])]
+    assert len(expected) > 3
+
+    url = f"/api/v1/products/?category={category}&ordering={ordering}&page_size=3"
+    pages, last = walk(api_client, url)
+
+    assert [slug for page in pages for slug in page] == expected
+    assert walk_back(api_client, last) == pages[-2::-1]
+
+
+def test_a_partitioned_page_reads_one_keyset_page_per_category(api_client):
+    subtree_catalogue()
+    first = api_client.get(
+        "/api/v1/products/?category=lighting&ordering=-price&page_size=2"
+    ).json()
+
+    with CaptureQueriesContext(connection) as captured:
+        api_client.get(first["next"])
+
+    sql = [q["sql"] for q in captured.captured_queries if "catalog_product" in q["sql"]]
+    page = sql[-1]
+    # Three categories (the middle one and its two leaves): three branches,
+    # each with the keyset condition and the page's LIMIT, merged by UNION ALL.
+    assert page.count("UNION ALL") == 2, page
+    assert page.count('(V0."min_price", V0."id") < (') == 3, page
+    assert page.count("LIMIT 3") == 4, page
+    assert "OFFSET" not in page

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connections
 
-from catalog.models import StockLevel
+from catalog.models import Product, StockLevel
 from orders.models import IdempotencyKey, Order, Payment, StockMovement
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.openapi import assert_matches_schema
@@ -344,3 +344,19 @@ def test_units_added_while_paying_stay_in_the_cart(
     assert response.status_code == 201
     assert response.json()["lines"][0]["quantity"] == 2
     assert [i["quantity"] for i in shopper.get("/api/v1/cart/").json()["items"]] == [1]
+
+
+def test_selling_the_last_units_takes_the_product_out_of_stock(
+    shopper, stocked_sku, api_client
+):
+    """checkout's own SQL crosses zero; the stock trigger flips the product."""
+    product = Product.objects.get(variants__sku=stocked_sku)
+    assert product.in_stock
+    add(shopper, stocked_sku, 5)
+
+    assert checkout(shopper).status_code == 201
+
+    product.refresh_from_db()
+    assert product.in_stock is False
+    body = api_client.get("/api/v1/products/?in_stock=false").json()
+    assert [p["slug"] for p in body["results"]] == [product.slug]

@@ -10,6 +10,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.db.models import Sum
 
+from catalog.models import Product
 from orders.models import CartItem, IdempotencyKey, Order, Payment, StockMovement
 from shop.db_retry import sqlstate
 from tests.catalog.factories import StockLevelFactory, WarehouseFactory
@@ -177,3 +178,13 @@ def test_the_function_never_sells_more_than_stock_under_a_race():
         on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
     )
     assert (ledger["on_hand"], ledger["reserved"]) == (0, 0)
+
+
+def test_the_function_selling_the_last_unit_takes_the_product_out_of_stock():
+    row = StockLevelFactory(quantity_on_hand=1)
+    cart = CartFactory()
+    CartItemFactory(cart=cart, variant=row.variant, quantity=1)
+
+    place(cart.customer_id)
+
+    assert Product.objects.get(pk=row.variant.product_id).in_stock is False

@@ -29,9 +29,14 @@ further the subtree's prices are from the catalogue's. A partitioned page
 reads each value's own page from the index (the keyset condition and LIMIT
 inside each branch) and merges them:
 
-    WHERE id IN ((SELECT id ... WHERE category_id = 7 AND (min_price, id) < (...)
-                  ORDER BY min_price DESC, id DESC LIMIT 21)
-                 UNION ALL (... category_id = 8 ...))
+    WHERE id IN (
+        SELECT branch.id FROM unnest('{6,7,8}') AS partition_value (value)
+        CROSS JOIN LATERAL (
+            SELECT id FROM catalog_product
+            WHERE category_id = partition_value.value AND (min_price, id) < (...)
+            ORDER BY min_price DESC, id DESC LIMIT 21
+        ) AS branch
+    )
     ORDER BY min_price DESC, id DESC LIMIT 21
 
 at most page-size rows per value, however deep the page.
@@ -49,7 +54,9 @@ from urllib import parse
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connections
 from django.db.models import BooleanField, Expression, F, Q, Value
+from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -139,15 +146,27 @@ def keyset_partition(queryset, field, values):
 
 
 def _partitioned(queryset, ordering, condition, limit):
-    """The page's rows as the merge of one keyset page per partition value."""
+    """The page's rows as the merge of one keyset page per partition value.
+
+    One branch query, compiled once, run for each value by a LATERAL join
+    over the values: building and compiling a queryset per category cost
+    more Python than the database spent on the page.
+    """
     field, values = queryset.query.keyset_partition
-    branches = []
-    for value in values:
-        branch = queryset.filter(**{field: value}).order_by(*ordering)
-        if condition is not None:
-            branch = branch.filter(condition)
-        branches.append(branch.values("pk")[:limit])
-    merged = branches[0].union(*branches[1:], all=True)
+    db_type = queryset.model._meta.get_field(field).target_field.db_type(
+        connections[queryset.db]
+    )
+    branch = queryset.filter(**{field: RawSQL("partition_value.value", ())})
+    if condition is not None:
+        branch = branch.filter(condition)
+    branch_sql, branch_params = (
+        branch.order_by(*ordering).values("pk")[:limit].query.sql_with_params()
+    )
+    merged = RawSQL(
+        f"SELECT branch.pk FROM unnest(%s::{db_type}[]) AS partition_value (value) "
+        f"CROSS JOIN LATERAL ({branch_sql}) AS branch",
+        (list(values), *branch_params),
+    )
     return queryset.filter(pk__in=merged).order_by(*ordering)[:limit]
 
 

@@ -16,9 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="product",
             name="in_stock",
-            field=models.BooleanField(
-                db_default=False, default=False, editable=False
-            ),
+            field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         sql_file("catalog/sql/triggers/product_in_stock_v01.sql"),
         sql_file("catalog/sql/grants/loader_v03.sql"),

@@ -14,7 +14,9 @@ class Migration(migrations.Migration):
             model_name="product",
             index=models.Index(
                 condition=models.Q(
-                    ("is_active", True), ("min_price__isnull", False), ("in_stock", False)
+                    ("is_active", True),
+                    ("min_price__isnull", False),
+                    ("in_stock", False),
                 ),
                 fields=["created_at", "id"],
                 name="catalog_product_sold_out_idx",

@@ -10,6 +10,7 @@ SELECT "catalog_product"."id",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
        "catalog_product"."min_price",
+       "catalog_product"."in_stock",
 
   (SELECT U0."slug" AS "slug"
    FROM "catalog_category" U0
@@ -30,13 +31,6 @@ WHERE ("catalog_product"."is_active"
        AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && catalog_search_prefix('lamp'))
        AND "catalog_product"."min_price" >= 20.00
        AND "catalog_product"."min_price" <= 200.00
-       AND EXISTS
-         (SELECT 1 AS "a"
-          FROM "catalog_stock_level" U0
-          INNER JOIN "catalog_product_variant" U1 ON (U0."variant_id" = U1."id")
-          WHERE (U1."is_active"
-                 AND U1."product_id" = ("catalog_product"."id")
-                 AND U0."quantity_on_hand" > (U0."reserved"))
-          LIMIT 1))
+       AND "catalog_product"."in_stock")
 ORDER BY "catalog_product"."min_price" ASC,
          "catalog_product"."id" ASC;

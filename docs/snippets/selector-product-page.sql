@@ -10,6 +10,7 @@ SELECT "catalog_product"."id",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
        "catalog_product"."min_price",
+       "catalog_product"."in_stock",
 
   (SELECT U0."slug" AS "slug"
    FROM "catalog_category" U0

@@ -10,6 +10,7 @@ SELECT "catalog_product"."id",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
        "catalog_product"."min_price",
+       "catalog_product"."in_stock",
 
   (SELECT U0."slug" AS "slug"
    FROM "catalog_category" U0
@@ -26,5 +27,5 @@ FROM "catalog_product"
 WHERE ("catalog_product"."is_active"
        AND "catalog_product"."min_price" IS NOT NULL
        AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && catalog_search_prefix('lam')))
-ORDER BY 12 DESC,
+ORDER BY 13 DESC,
          "catalog_product"."id" DESC;

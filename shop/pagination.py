@@ -153,15 +153,17 @@ def _partitioned(queryset, ordering, condition, limit):
     more Python than the database spent on the page.
     """
     field, values = queryset.query.keyset_partition
-    db_type = queryset.model._meta.get_field(field).target_field.db_type(
-        connections[queryset.db]
-    )
+    connection = connections[queryset.db]
+    # A foreign key's db_type is its target's: bigint for category_id.
+    db_type = queryset.model._meta.get_field(field).db_type(connection)
     branch = queryset.filter(**{field: RawSQL("partition_value.value", ())})
     if condition is not None:
         branch = branch.filter(condition)
-    branch_sql, branch_params = (
-        branch.order_by(*ordering).values("pk")[:limit].query.sql_with_params()
-    )
+    branch = branch.order_by(*ordering).values("pk")[:limit]
+    # Compiled for the database the page is read from (the router's choice).
+    branch_sql, branch_params = branch.query.get_compiler(
+        connection=connection
+    ).as_sql()
     merged = RawSQL(
         f"SELECT branch.pk FROM unnest(%s::{db_type}[]) AS partition_value (value) "
         f"CROSS JOIN LATERAL ({branch_sql}) AS branch",

@@ -8,11 +8,9 @@ then asks that query, which must come back empty.
 """
 
 import random
-import threading
-import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.utils import timezone
 
 from catalog.models import Product, ProductVariant, StockLevel
@@ -25,8 +23,7 @@ from tests.catalog.factories import (
     VariantFactory,
     WarehouseFactory,
 )
-from tests.catalog.test_min_price import _waits_for_a_lock
-from tests.concurrency import run_concurrently
+from tests.concurrency import second_waits_for_first
 from tests.dbs import ALL_DATABASES
 
 DRIFT_SQL = "catalog/sql/queries/product_in_stock_drift_v01.sql"
@@ -236,38 +233,11 @@ def test_two_last_units_of_one_product_sold_at_once_leave_it_sold_out():
     """
     product = ProductFactory()
     rows = [level(product, on_hand=1) for _ in range(2)]
-    first_sold, second_done = threading.Event(), threading.Event()
-    may_commit = threading.Event()
-    pids = {}
 
-    def first_seller():
-        with transaction.atomic():
-            StockLevel.objects.filter(pk=rows[0].pk).update(quantity_on_hand=0)
-            first_sold.set()
-            assert may_commit.wait(30), "the referee never let the first commit"
+    def sell(row):
+        return lambda: StockLevel.objects.filter(pk=row.pk).update(quantity_on_hand=0)
 
-    def second_seller():
-        assert first_sold.wait(30)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pids["second"] = cursor.fetchone()[0]
-        with transaction.atomic():
-            StockLevel.objects.filter(pk=rows[1].pk).update(quantity_on_hand=0)
-        second_done.set()
-
-    def referee():
-        assert first_sold.wait(30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if second_done.is_set() or (
-                "second" in pids and _waits_for_a_lock(pids["second"])
-            ):
-                may_commit.set()
-                return
-            time.sleep(0.01)  # a poll of the server's view, not a race's timing
-        raise AssertionError("the second seller neither waited nor finished")
-
-    _, errors = run_concurrently([first_seller, second_seller, referee])
+    errors = second_waits_for_first(sell(rows[0]), sell(rows[1]))
 
     assert errors == [None, None, None], errors
     assert in_stock(product) is False

@@ -8,8 +8,6 @@ then asks that query, which must come back empty.
 """
 
 import random
-import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -25,7 +23,7 @@ from tests.catalog.factories import (
     StockLevelFactory,
     VariantFactory,
 )
-from tests.concurrency import run_concurrently
+from tests.concurrency import run_concurrently, second_waits_for_first
 from tests.dbs import ALL_DATABASES
 
 DRIFT_SQL = "catalog/sql/queries/product_min_price_drift_v01.sql"
@@ -261,57 +259,19 @@ def test_the_second_of_two_concurrent_price_changes_sees_the_first():
     product = ProductFactory()
     first = VariantFactory(product=product, price=Decimal("10.00"))
     second = VariantFactory(product=product, price=Decimal("20.00"))
-    first_changed, second_done = threading.Event(), threading.Event()
-    may_commit = threading.Event()
-    pids = {}
 
-    def first_writer():
-        with transaction.atomic():
-            ProductVariant.objects.filter(pk=first.pk).update(price=Decimal("30.00"))
-            first_changed.set()
-            assert may_commit.wait(30), "the referee never let the first commit"
-
-    def second_writer():
-        assert first_changed.wait(30)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pids["second"] = cursor.fetchone()[0]
-        with transaction.atomic():
-            ProductVariant.objects.filter(pk=second.pk).update(price=Decimal("25.00"))
-        second_done.set()
-
-    def referee():
-        # The first commits once the second waits for the product's lock,
-        # or once the second is done: a design without that lock never
-        # waits, and the final minimum then shows what it got wrong.
-        assert first_changed.wait(30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if second_done.is_set() or (
-                "second" in pids and _waits_for_a_lock(pids["second"])
-            ):
-                may_commit.set()
-                return
-            time.sleep(0.01)  # a poll of the server's view, not a race's timing
-        raise AssertionError("the second writer neither waited nor finished")
-
-    _, errors = run_concurrently([first_writer, second_writer, referee])
+    errors = second_waits_for_first(
+        lambda: ProductVariant.objects.filter(pk=first.pk).update(
+            price=Decimal("30.00")
+        ),
+        lambda: ProductVariant.objects.filter(pk=second.pk).update(
+            price=Decimal("25.00")
+        ),
+    )
 
     assert errors == [None, None, None], errors
     assert drift() == []
     assert min_price(product) == Decimal("25.00")
-
-
-def _waits_for_a_lock(pid):
-    # As shop_app: pg_stat_activity shows a session's wait only to its own
-    # role (or to pg_read_all_stats).
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
-            [pid],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
 
 
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)

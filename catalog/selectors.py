@@ -177,11 +177,14 @@ def product_list(
         # took a leaf for half the catalogue and walked the price index past
         # tens of thousands of other products. A list of ids has statistics.
         ids = category_subtree_ids(slug=category)
-        if ordering in PARTITIONED_ORDERINGS:
+        if ordering in PARTITIONED_ORDERINGS and not search and in_stock is not False:
             # A subtree in price order: one page per category from
             # (category, min_price, id), merged (shop/pagination.py). In one
             # read, the planner walked the price index of the whole
             # catalogue past every cheaper or dearer category's products.
+            # Not with a search or in_stock=false: each branch would walk
+            # its category's prices testing every row, where the GIN index
+            # or the small sold-out index finds the few rows at once.
             products = keyset_partition(products, "category_id", ids)
         else:
             products = products.filter(category_id__in=ids)

@@ -1,6 +1,13 @@
 """The only place rows are locked, always in one global order:
 
     cart -> order -> stock levels (by variant id, then warehouse id)
+         -> products (by id) -> coupons (by id)
+
+Products are locked by catalog_product.in_stock's trigger when a stock
+write changes whether a product has a unit available
+(catalog/sql/triggers/product_in_stock_v01.sql); whoever locks coupons
+takes them after the stock writes, as checkout does, or locks the products
+first (orders/sql/procedures/release_stale_reservations_v04.sql).
 
 Two transactions that take locks in the same order can wait for each other
 but never in a cycle, so they cannot deadlock (chapter 12).

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from django.db import connections
+from django.db import connection, connections, transaction
 
 
 def run_concurrently(funcs, *, timeout: float = 60.0):
@@ -58,8 +58,6 @@ def second_waits_for_first(first_write, second_write, *, timeout: float = 30.0):
     is the race at its worst. Returns the three threads' errors (first,
     second, referee).
     """
-    from django.db import connection, transaction
-
     first_done, second_done = threading.Event(), threading.Event()
     may_commit = threading.Event()
     pids = {}

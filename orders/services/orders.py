@@ -42,7 +42,7 @@ RECONCILE_RELEASED_FOR = timedelta(days=1)
 # and no refund: a state no correct path leaves behind (whoever records a
 # capture on a failed order owes its refund in the same transaction), so
 # finding one means a bug, like a release that read its batch only once
-# (release_stale_reservations_v03.sql says why it reads it twice).
+# (release_stale_reservations_v04.sql says why it reads it twice).
 STRANDED_CAPTURES_FOR = timedelta(days=7)
 # Orders the release procedure takes per transaction. Each is released in
 # a subtransaction of its own, and a backend caches 64 of them: past that,
@@ -361,7 +361,7 @@ def _release_stale(report, older_than: timedelta, batch_size: int) -> None:
 
     def note(diagnostic):
         # The procedure skips an order it cannot release with a WARNING
-        # (release_stale_reservations_v03.sql); the report carries it.
+        # (release_stale_reservations_v04.sql); the report carries it.
         if diagnostic.severity_nonlocalized == "WARNING":
             skipped.append(diagnostic.message_primary)
 

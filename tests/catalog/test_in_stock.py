@@ -10,7 +10,7 @@ then asks that query, which must come back empty.
 import random
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from catalog.models import Product, ProductVariant, StockLevel
@@ -113,6 +113,29 @@ class TestEachKindOfWrite:
         row = level(product, on_hand=3)
         StockLevel.objects.filter(pk=row.pk).delete()
         assert in_stock(product) is False
+        assert drift() == []
+
+    def test_stock_inserted_before_its_variant_in_one_transaction(self):
+        """The foreign keys are checked at COMMIT: the variant can come second."""
+        product = ProductFactory()
+        warehouse = WarehouseFactory()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id'))",
+                ["catalog_product_variant"],
+            )
+            (variant_id,) = cursor.fetchone()
+            cursor.execute(
+                "INSERT INTO catalog_stock_level (variant_id, warehouse_id, "
+                "quantity_on_hand, reserved, updated_at) VALUES (%s, %s, 4, 0, now())",
+                [variant_id, warehouse.pk],
+            )
+            cursor.execute(
+                "INSERT INTO catalog_product_variant (id, product_id, sku, name, "
+                "price, is_active) VALUES (%s, %s, 'EARLY-1', '', 5, true)",
+                [variant_id, product.pk],
+            )
+        assert in_stock(product) is True
         assert drift() == []
 
     def test_a_stale_whole_row_save_cannot_write_an_old_flag_back(self):
@@ -262,6 +285,7 @@ def test_a_copy_of_stock_fires_the_triggers_as_the_loader():
         )
         assert cursor.fetchone() == (True, False)
     assert in_stock(product) is True
+    assert drift() == []
 
 
 @pytest.mark.slow

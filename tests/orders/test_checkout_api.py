@@ -7,6 +7,7 @@ from django.db import connections
 
 from catalog.models import Product, StockLevel
 from orders.models import IdempotencyKey, Order, Payment, StockMovement
+from tests.catalog.test_in_stock import drift as in_stock_drift
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.openapi import assert_matches_schema
 from tests.orders.conftest import ADDRESS, checkout, client_for
@@ -358,5 +359,6 @@ def test_selling_the_last_units_takes_the_product_out_of_stock(
 
     product.refresh_from_db()
     assert product.in_stock is False
+    assert in_stock_drift() == []
     body = api_client.get("/api/v1/products/?in_stock=false").json()
     assert [p["slug"] for p in body["results"]] == [product.slug]

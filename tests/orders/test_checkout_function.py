@@ -14,6 +14,7 @@ from catalog.models import Product
 from orders.models import CartItem, IdempotencyKey, Order, Payment, StockMovement
 from shop.db_retry import sqlstate
 from tests.catalog.factories import StockLevelFactory, WarehouseFactory
+from tests.catalog.test_in_stock import drift as in_stock_drift
 from tests.concurrency import run_concurrently
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.factories import CartFactory, CartItemFactory
@@ -188,3 +189,4 @@ def test_the_function_selling_the_last_unit_takes_the_product_out_of_stock():
     place(cart.customer_id)
 
     assert Product.objects.get(pk=row.variant.product_id).in_stock is False
+    assert in_stock_drift() == []

@@ -44,6 +44,7 @@ from orders.services.settle import ChargeOutcome, payment_record
 from shop.db_context import job_transaction
 from tests.accounts.factories import UserFactory
 from tests.catalog.factories import StockLevelFactory
+from tests.catalog.test_in_stock import drift as in_stock_drift
 from tests.concurrency import run_concurrently
 from tests.dbs import ALL_DATABASES, as_staff
 from tests.orders.conftest import ADDRESS, checkout, client_for
@@ -166,6 +167,55 @@ def test_the_release_procedure_drops_an_order_captured_after_its_batch_select():
     assert checkout_recover().finished == 1
     assert (status_of(order), stock(level)) == ("paid", (3, 0))
     assert_money_balances()
+
+
+def test_the_release_procedure_takes_products_before_coupons_as_checkout_does():
+    """No deadlock between the procedure and a checkout on a product and a coupon.
+
+    Releasing this order's five units makes its product available again,
+    so the stock trigger locks the product
+    (catalog/sql/triggers/product_in_stock_v01.sql). A checkout that has
+    just reserved a product's last unit holds that product and goes on to
+    lock its coupon. The holder below plays it: the product, then, once the
+    procedure waits, the coupon. Version 3 of the procedure locked the
+    coupon before the trigger locked the product, and the two waited for
+    each other until PostgreSQL aborted one (40P01). Version 4 locks the
+    product first, so it waits without holding the coupon.
+    """
+    coupon = CouponFactory(code="SHARED", usage_limit=100)
+    level, order = interrupted_checkout(units=5, coupon="SHARED")
+    product_id = level.variant.product_id
+    age(order, timedelta(hours=1))
+    record(order, Payment.Status.NOT_CAPTURED)
+    holder = raw_connection()
+    procedure = raw_connection(autocommit=True)
+    result = {}
+    try:
+        holder.execute("SET lock_timeout = '10s'")
+        assert holder.execute(
+            "SELECT id FROM catalog_product WHERE id = %s FOR UPDATE", [product_id]
+        ).fetchall() == [(product_id,)]
+        call = threading.Thread(
+            target=lambda: result.update(
+                released=procedure.execute(CALL, [STALE]).fetchone()[0]
+            )
+        )
+        call.start()
+        wait_until_waiting_for_a_lock(procedure.info.backend_pid)
+        # The checkout's next lock: its coupon. A deadlock here would abort
+        # one side after deadlock_timeout (1 s).
+        assert holder.execute(
+            "SELECT id FROM orders_coupon WHERE id = %s FOR UPDATE", [coupon.pk]
+        ).fetchall() == [(coupon.pk,)]
+        holder.commit()
+        call.join(30)
+    finally:
+        holder.close()
+        procedure.close()
+
+    assert result == {"released": 1}
+    assert (status_of(order), stock(level)) == ("failed", (5, 0))
+    assert in_stock_drift() == []
 
 
 def test_a_capture_recorded_while_the_procedure_holds_the_order_owes_its_refund():

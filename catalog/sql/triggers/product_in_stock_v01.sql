@@ -9,8 +9,12 @@
 -- What it costs the writers: every statement that changes stock runs one
 -- more statement-level trigger, which compares the old and new rows
 -- (transition tables) and stops there unless a row crossed zero, in either
--- direction. A reservation of the third-last unit crosses nothing; selling
--- the last one does, and only then is the product locked and rewritten.
+-- direction. A reservation of the third-last unit crosses nothing;
+-- reserving the last one does (a sale then takes a unit off on-hand and
+-- reserved together, and crosses nothing), and only then is the product
+-- locked and rewritten. Since in_stock is in the condition of a partial
+-- index, that rewrite is never a HOT update: it adds an entry to each of
+-- the product's indexes, the GIN one included.
 
 -- Recompute in_stock for these products: the same two statements, for the
 -- same reason, as catalog_product_refresh_min_price
@@ -100,14 +104,25 @@ CREATE TRIGGER catalog_stock_in_stock_delete
     FOR EACH STATEMENT EXECUTE FUNCTION catalog_stock_refresh_in_stock();
 
 -- Variants. Switched on or off, moved to another product, or deleted: the
--- products on either side. A new variant has no stock row yet, so it
--- changes nothing; its first stock row's trigger does.
+-- products on either side. A new variant has no stock row yet, as a rule,
+-- and then its first stock row's trigger does the work. The exception:
+-- the foreign keys are DEFERRABLE INITIALLY DEFERRED, so one transaction
+-- may insert a stock row before its variant, whose product the stock
+-- trigger then could not find. So a new variant that already has stock
+-- rows recomputes its product; the seed's variants have none yet, and
+-- cost one index probe each.
 CREATE FUNCTION catalog_variant_refresh_in_stock() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     affected bigint[];
 BEGIN
-    IF TG_OP = 'DELETE' THEN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT n.product_id) INTO affected
+        FROM new_variants AS n
+        WHERE EXISTS (
+            SELECT 1 FROM catalog_stock_level AS s WHERE s.variant_id = n.id
+        );
+    ELSIF TG_OP = 'DELETE' THEN
         SELECT array_agg(DISTINCT o.product_id) INTO affected
         FROM old_variants AS o;
     ELSE
@@ -127,6 +142,11 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+CREATE TRIGGER catalog_variant_in_stock_insert
+    AFTER INSERT ON catalog_product_variant
+    REFERENCING NEW TABLE AS new_variants
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog_variant_refresh_in_stock();
 
 CREATE TRIGGER catalog_variant_in_stock_update
     AFTER UPDATE ON catalog_product_variant

@@ -6,6 +6,7 @@ DROP TRIGGER catalog_stock_in_stock_truncate ON catalog_stock_level;
 DROP FUNCTION catalog_stock_truncate_in_stock();
 DROP TRIGGER catalog_variant_in_stock_delete ON catalog_product_variant;
 DROP TRIGGER catalog_variant_in_stock_update ON catalog_product_variant;
+DROP TRIGGER catalog_variant_in_stock_insert ON catalog_product_variant;
 DROP FUNCTION catalog_variant_refresh_in_stock();
 DROP TRIGGER catalog_stock_in_stock_delete ON catalog_stock_level;
 DROP TRIGGER catalog_stock_in_stock_update ON catalog_stock_level;

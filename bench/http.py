@@ -67,15 +67,14 @@ import redis
 import requests
 from django.conf import settings
 from django.db import connections
-from django.db.models import F, Sum
 from django.test.utils import setup_databases, teardown_databases
 from rest_framework.authtoken.models import Token
 
 from bench import report
-from bench.plans import vacuum_analyze
-from catalog.models import LISTED, Product, ProductVariant, StockLevel
+from bench.plans import first_staff, skus_in_stock, vacuum_analyze
+from catalog.models import LISTED, Product, ProductVariant
 from shop import pgbouncer
-from shop.accounts.models import Customer, User
+from shop.accounts.models import Customer
 from shop.seeding import (
     plan_for,
     seed_database,
@@ -303,15 +302,9 @@ def request_data(*, users: int, slugs: int, configurations) -> dict:
     # SKUs on sale with stock in hand: buyer i's, topped up before the run,
     # and the readers' two lines.
     skus = list(
-        StockLevel.objects.using("loader")
-        .filter(variant__is_active=True, variant__product__is_active=True)
-        .values("variant__sku")
-        .annotate(free=Sum(F("quantity_on_hand") - F("reserved")))
-        .filter(free__gte=10)
-        .order_by("variant__sku")
-        .values_list("variant__sku", flat=True)[: max(users, 2)]
+        skus_in_stock(10).values_list("variant__sku", flat=True)[: max(users, 2)]
     )
-    staff = User.objects.using("loader").filter(is_staff=True).order_by("pk").first()
+    staff = first_staff()
     if len(customers) < needed or len(skus) < max(users, 2) or staff is None:
         raise HttpBenchFailed(
             f"the seed has {len(customers)} customers without a pending order, "
@@ -547,7 +540,6 @@ def warm_up(base: str, endpoints, data: dict) -> None:
 class Cell:
     endpoint: str
     configuration: str
-    requests: int
     requests_per_second: float
     failures: int
     p50: float  # milliseconds
@@ -616,7 +608,6 @@ def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, o
     return Cell(
         endpoint.key,
         server.configuration.name,
-        requests=measured["count"],
         requests_per_second=measured["per_second"],
         # Every request of the cell: a checkout's line added to the cart too.
         failures=figures["failures"],

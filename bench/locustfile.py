@@ -68,8 +68,6 @@ def _write_results(environment, **kwargs):
     results = {
         "requests": {
             name: {
-                "count": entry.num_requests,
-                "failures": entry.num_failures,
                 "per_second": entry.total_rps,
                 "times": _times.get(name, []),
             }

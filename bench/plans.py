@@ -293,6 +293,23 @@ class Customer:
     order_id: int
 
 
+def skus_in_stock(at_least: int):
+    """The seed's SKUs on sale with `at_least` units free, in SKU order (values)."""
+    return (
+        StockLevel.objects.using("loader")
+        .filter(variant__is_active=True, variant__product__is_active=True)
+        .values("variant__sku")
+        .annotate(free=Sum(F("quantity_on_hand") - F("reserved")))
+        .filter(free__gte=at_least)
+        .order_by("variant__sku")
+    )
+
+
+def first_staff():
+    """The seed's first staff login, or None."""
+    return User.objects.using("loader").filter(is_staff=True).order_by("pk").first()
+
+
 def customer_setup(shop) -> Customer:
     """Log in as the seeded customer with the most orders, and as staff."""
     busiest = (
@@ -303,20 +320,14 @@ def customer_setup(shop) -> Customer:
         .first()
     )
     customer = CustomerModel.objects.using("loader").get(pk=busiest["customer_id"])
-    staff = User.objects.using("loader").filter(is_staff=True).order_by("pk").first()
+    staff = first_staff()
     if staff is None:
         raise PlansFailed("the seed made no staff login (shop/accounts/seeding)")
     shop.log_in(customer.user_id, staff.pk)
     # Two SKUs with plenty on hand, so that the checkout sells without a doubt.
-    (sku, slug), (other_sku, _) = (
-        StockLevel.objects.using("loader")
-        .filter(variant__is_active=True, variant__product__is_active=True)
-        .values("variant__sku")
-        .annotate(free=Sum(F("quantity_on_hand") - F("reserved")))
-        .filter(free__gte=50)
-        .order_by("variant__sku")
-        .values_list("variant__sku", "variant__product__slug")[:2]
-    )
+    (sku, slug), (other_sku, _) = skus_in_stock(50).values_list(
+        "variant__sku", "variant__product__slug"
+    )[:2]
     order_id = (
         Order.objects.using("loader")
         .filter(customer=customer)

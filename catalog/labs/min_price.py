@@ -144,10 +144,8 @@ def lab_rows(
         f"    {ROWS_SQL_FILE} again: {products} product(s) named {names['name']!r}, "
         f"is_active {is_active}"
     )
-    if cursor is None:
-        with connections["default"].cursor() as own:
-            own.execute(read_sql(ROWS_SQL_FILE), params)
-            return own.fetchall()
+    # Unshown, always on a cursor of the caller's (its batch transaction, or
+    # the second session's committed rows).
     cursor.execute(read_sql(ROWS_SQL_FILE), params)
     return cursor.fetchall()
 

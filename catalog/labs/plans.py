@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from django.db import connections
-
 from catalog.labs.rows import catalog_names
 from shop.lab import Narrator
 from shop.sql_files import read_sql
@@ -41,15 +39,7 @@ EXECUTION = re.compile(r"^Execution Time: (?P<ms>[\d.]+) ms$")
 SIZE_SQL = "SELECT pg_relation_size(%s::regclass) AS bytes"
 
 
-def catalog_bulk(
-    n: Narrator,
-    tag: str,
-    *,
-    products: int,
-    categories: int = 4,
-    using: str = "owner",
-    cursor=None,
-):
+def catalog_bulk(n: Narrator, tag: str, *, products: int, cursor, categories: int = 4):
     """Insert `products` products (one variant each) in `categories` categories.
 
     Category slugs are lab-TAG-1 to lab-TAG-N; returns (categories,
@@ -59,7 +49,6 @@ def catalog_bulk(
     (counts,) = n.sql(
         read_sql(CATALOG_BULK_SQL_FILE),
         {**names, "categories": categories, "products": products},
-        using=using,
         cursor=cursor,
         label=f"setup: {products:,} products in {categories} categories, one statement",
     )
@@ -144,35 +133,21 @@ class Plan:
         ]
 
 
-def explain(
-    n: Narrator,
-    sql: str,
-    params=None,
-    *,
-    options: str = "ANALYZE, BUFFERS",
-    what: str | None = None,
-    using: str = "default",
-    cursor=None,
-    label: str | None = None,
-) -> Plan:
-    """Show `EXPLAIN (options) sql`, print the plan and return it, read.
+def explain(n: Narrator, sql: str, params=None, *, cursor, what: str | None = None):
+    """Show `EXPLAIN (ANALYZE, BUFFERS) sql` on `cursor`, print the plan, read it.
 
-    `what` names a long statement the narrator has already shown ("the
-    product list's query, above"); without it the statement is shown.
+    The lab's own cursor: its transaction holds the rows it made and is
+    rolled back at the end. `what` names a long statement the narrator has
+    already shown ("the product list's query, above"); without it the
+    statement is shown.
     """
-    statement = f"EXPLAIN ({options}) "
+    statement = "EXPLAIN (ANALYZE, BUFFERS) "
     if what is None:
-        n.show_sql(statement + sql, params, label)
+        n.show_sql(statement + sql, params)
     else:
-        n.show_sql(f"{statement}<{what}>", None, label)
-    if cursor is None:
-        with connections[using].cursor() as own:
-            own.execute(statement + sql, params)
-            rows = own.fetchall()
-    else:
-        cursor.execute(statement + sql, params)
-        rows = cursor.fetchall()
-    text = "\n".join(row[0] for row in rows)
+        n.show_sql(f"{statement}<{what}>", None)
+    cursor.execute(statement + sql, params)
+    text = "\n".join(row for (row,) in cursor.fetchall())
     for line in text.splitlines():
         n.say(f"       {line}")
     return Plan.parse(text)

@@ -99,7 +99,6 @@ def test_the_tables_hold_every_cell_with_its_ratio_to_the_baseline():
         bench_http.Cell(
             endpoint.key,
             configuration.name,
-            requests=100,
             requests_per_second=50.0 * (n + 1),
             failures=0,
             p50=4.0 / (n + 1),

@@ -150,6 +150,20 @@ def _markers_lost(exc: Exception) -> None:
         )
 
 
+def marker_keys(*scopes: str) -> list[str]:
+    """The cache's own keys for the markers of `scopes`, to set from a script.
+
+    A marker is any value under such a key that expires after
+    READ_YOUR_WRITES_SECONDS; written_among() reads them back.
+    """
+    return [cache.make_key(_marker(scope)) for scope in scopes]
+
+
+def markers_failed(exc: Exception) -> None:
+    """Markers that were due could not be left: read the primary meanwhile."""
+    _markers_lost(exc)
+
+
 def mark_written(*scopes: str) -> None:
     """Have readers of `scopes` read the primary for READ_YOUR_WRITES_SECONDS.
 

@@ -15,11 +15,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from catalog.cache import store
 from catalog.cache.store import CATEGORIES, GLOBAL, LISTS, Unavailable
-from shop.replica import mark_written
+from shop.replica import marker_keys, markers_failed
 
 log = logging.getLogger("catalog.cache")
 
@@ -84,7 +85,8 @@ def versions_bump(change: Change, *, written: bool = True) -> None:
     """Retire the entries `change` makes wrong; Unavailable if Redis does not answer.
 
     For a write (`written`), each version it moves is marked as written
-    first (shop/replica.py, store.marker_scope), all in one round trip: a
+    (shop/replica.py, store.marker_scope) in the same script that moves it
+    (store.bump), so one never lands without the other: a
     fill that sees a new version then also sees its marker, and reads the
     primary rather than a replica that may not have the write yet
     (catalog/cache/reads.py:_fill_reads). Only the fills of the entries the
@@ -94,9 +96,17 @@ def versions_bump(change: Change, *, written: bool = True) -> None:
     names = change.version_names()
     if not names or not store.on_redis():
         return
-    if written:
-        mark_written(*map(store.marker_scope, names))
-    store.bump(names)
+    markers = marker_keys(*map(store.marker_scope, names)) if written else []
+    try:
+        store.bump(
+            names,
+            markers=markers,
+            marker_seconds=settings.READ_YOUR_WRITES_SECONDS,
+        )
+    except Unavailable as exc:
+        if written:
+            markers_failed(exc)
+        raise
 
 
 def _bump_or_log(change: Change) -> None:

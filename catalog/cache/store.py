@@ -17,6 +17,7 @@ a refused connection) costs one request REDIS_TIMEOUT, not every request.
 
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -57,8 +58,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
     redis.call('SET', KEYS[1], ARGV[1])
 end
 local tick = redis.call('INCR', KEYS[1])
-for i = 2, #KEYS do
+local versions = tonumber(ARGV[2])
+for i = 2, versions + 1 do
     redis.call('SET', KEYS[i], tick)
+end
+for i = versions + 2, #KEYS do
+    redis.call('SET', KEYS[i], 1, 'EX', ARGV[3])
 end
 return tick
 """
@@ -177,13 +182,26 @@ def version_of(raw) -> int:
     return int(raw) if raw is not None else 0
 
 
-def bump(names: Iterable[str]) -> int:
-    """Give each version in `names` a new value, one tick of the clock; return it."""
-    names = list(names)
+def bump(names: Iterable[str], *, markers=(), marker_seconds: int = 0) -> int:
+    """Give each version in `names` a new value, one tick of the clock; return it.
+
+    `markers`, the cache keys of read-your-writes markers, are set in the
+    same script, for `marker_seconds`: the versions and their markers move
+    together or not at all. Set apart, a bump that landed after its markers
+    failed would let another process fill the new version from a replica
+    that has not replayed the write, and keep that entry until it expires.
+    """
+    names, markers = list(names), list(markers)
     with redis(even_after_failure=True) as client:
         script = client.register_script(BUMP_SCRIPT)
         now_us = time.time_ns() // 1000
-        return int(script(keys=[key(CLOCK), *map(key, names)], args=[now_us]))
+        return int(
+            script(
+                keys=[key(CLOCK), *map(key, names), *markers],
+                # EX takes whole seconds: round a fractional window up.
+                args=[now_us, len(names), max(1, math.ceil(marker_seconds))],
+            )
+        )
 
 
 # --- Entries ----------------------------------------------------------------

@@ -13,12 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from catalog import cache as catalog_cache
 from catalog.cache import Change, reads, store, versions_bump
 from catalog.models import StockLevel
+from shop import replica
 from shop.settings.base import redis_cache
 from tests.catalog.factories import CategoryFactory, StockLevelFactory
 from tests.shop.test_redis_down import start_redis
@@ -389,3 +391,27 @@ def test_the_keys_name_the_database():
     """Test runs, benchmarks and the development server may share one Redis."""
     name = connection.settings_dict["NAME"]
     assert store.key("v:global") == f"shop:catalog:{name}:v:global"
+
+
+def test_a_bump_leaves_its_markers_in_the_same_script(settings):
+    """The versions a write moves and their read-your-writes markers go together.
+
+    Set by one Lua script (catalog/cache/store.py:bump), they cannot half
+    land: a new version whose marker was lost would let another process
+    fill it from a replica that has not replayed the write.
+    """
+    replica.markers_forget()
+    change = Change.of([4_000_001])
+    scopes = [store.marker_scope(name) for name in change.version_names()]
+    assert replica.written_among(scopes) == set()
+
+    versions_bump(change)
+
+    assert replica.written_among(scopes) == set(scopes)
+    client = cache.client.get_client(write=True)
+    for key in replica.marker_keys(*scopes):
+        assert 0 < client.ttl(key) <= settings.READ_YOUR_WRITES_SECONDS
+    # A bump of the listener's (written=False) moves versions, leaves no marker.
+    cache.delete_many([f"{replica.MARKER_PREFIX}{scope}" for scope in scopes])
+    versions_bump(change, written=False)
+    assert replica.written_among(scopes) == set()

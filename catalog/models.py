@@ -143,6 +143,56 @@ class Product(models.Model):
         return self.name
 
 
+class SearchPosting(models.Model):
+    """One word of one product's search document, with the rank it earns.
+
+    `rank` is ts_rank_cd(search_document, that word): what a search for the
+    word alone ranks the product, computed by PostgreSQL's own function. A
+    one-word search then reads its best matches from an index in rank order,
+    (lexeme, rank, product), and stops after a page; through the GIN index
+    it had to rank every product that holds the word (chapter 06). Kept by
+    triggers on the product whenever its search document changes
+    (catalog/sql/triggers/search_posting_v01.sql), never by Python.
+    """
+
+    pk = models.CompositePrimaryKey("product", "lexeme")
+    # CASCADE: a product's words go with it. The primary key leads with
+    # product, and serves the key's checks and the triggers' deletes.
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.CASCADE,
+        related_name="search_postings",
+        db_index=False,
+    )
+    # Byte order ("C"): a prefix is then one range of the rank index, which
+    # the database's default collation does not promise.
+    lexeme = models.TextField(db_collation="C")
+    rank = models.FloatField()
+
+    class Meta:
+        db_table = "catalog_search_posting"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(lexeme=""), name="catalog_search_posting_lexeme_not_blank"
+            ),
+            # A product that holds the word ranks above zero for it.
+            models.CheckConstraint(
+                condition=Q(rank__gt=0), name="catalog_search_posting_rank_positive"
+            ),
+        ]
+        indexes = [
+            # Read backwards: a word's products best first, ties by id
+            # descending, which is the relevance ordering and its keyset.
+            models.Index(
+                fields=["lexeme", "rank", "product"],
+                name="catalog_posting_rank_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lexeme} in {self.product_id}"
+
+
 class ProductVariant(models.Model):
     # CASCADE: variants are parts of their product. Once a variant is sold,
     # the order line's PROTECT blocks the whole delete.

@@ -7,15 +7,18 @@ from django.db import connections, router
 from django.db.models import (
     F,
     FloatField,
+    Func,
     IntegerField,
     OuterRef,
     Prefetch,
     QuerySet,
     Subquery,
     Sum,
+    TextField,
     Value,
 )
 from django.db.models.functions import Cast, Coalesce
+from django.db.models.sql import Query
 
 from catalog.models import LISTED, Category, Product, ProductVariant, StockLevel
 from shop.pagination import keyset_partition
@@ -34,6 +37,11 @@ PRODUCT_ORDERINGS = {
     # Best match first: only with `search`, and the default ordering then.
     "relevance": ("-rank", "-id"),
 }
+# Relevance read from the posting index (a search of one word): the same
+# rank and the same product id, named as the posting row holds them, so
+# that the keyset condition is on the index's own columns and a deep page
+# starts inside the index instead of probing every product before it.
+POSTING_RELEVANCE = ("-rank", "-ranked_id")
 DEFAULT_PRODUCT_ORDERING = "newest"
 # The orderings catalog_product_cat_price_idx continues after the category.
 PARTITIONED_ORDERINGS = {"price", "-price"}
@@ -116,25 +124,52 @@ class PrefixSearchQuery(SearchQuery):
         super().__init__(word, search_type="prefix")
 
 
-def search_query(text: str) -> SearchQuery:
-    """The tsquery for what a shopper typed, matched as they type.
+def search_terms(text: str) -> tuple[list[str], str | None]:
+    """The whole words of a search, and the word still being typed, if any.
 
-    Every word must match, stemmed the English way ("lamps" finds "Lamp").
     While the text ends in a word, that word may be incomplete: from
     MIN_PREFIX characters on, it matches every word that starts with it ("wal"
     finds "Walnut"). Shorter, a prefix would match much of the catalogue,
-    and every match must be ranked, so it is matched as a word. The GIN
-    index on search_document answers both kinds of term.
+    and every match must be ranked, so it is matched as a word.
     """
     words = SEARCH_WORD.findall(text)
     typing = bool(words) and bool(SEARCH_WORD.fullmatch(text[-1]))
     last = words.pop() if typing and len(words[-1]) >= MIN_PREFIX else None
+    return words, last
+
+
+def search_query(text: str) -> SearchQuery:
+    """The tsquery for what a shopper typed, matched as they type.
+
+    Every word must match, stemmed the English way ("lamps" finds "Lamp");
+    the last one as a prefix while it is being typed (search_terms). The GIN
+    index on search_document answers both kinds of term.
+    """
+    words, last = search_terms(text)
     # No words at all is an empty query, which matches nothing.
     query = SearchQuery(" ".join(words), config="english")
     if last is None:
         return query
     prefix = PrefixSearchQuery(last)
     return prefix if not words else query & prefix
+
+
+def single_lexeme(query: SearchQuery) -> str | None:
+    """The one lexeme `query` matches, if it matches one and only one.
+
+    catalog/sql/functions/search_single_lexeme_v01.sql: a word, or a prefix
+    that only one word of the catalogue starts with. Its best products are
+    then the first rows of that lexeme in catalog_posting_rank_idx.
+    """
+    using = router.db_for_read(Product)
+    scratch = Query(Product)
+    call = Func(
+        query, function="catalog_search_single_lexeme", output_field=TextField()
+    ).resolve_expression(scratch)
+    sql, params = scratch.get_compiler(using=using).compile(call)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", params)
+        return cursor.fetchone()[0]
 
 
 def product_list(
@@ -190,6 +225,23 @@ def product_list(
             products = products.filter(category_id__in=ids)
     if search:
         query = search_query(search)
+        words, last = search_terms(search)
+        one_term = len(words) + (last is not None) == 1
+        # Only a search of one term can be one lexeme: don't ask otherwise.
+        lexeme = single_lexeme(query) if one_term and ordering == "relevance" else None
+        if lexeme is not None:
+            # One word: its products in rank order, from the posting index,
+            # a page at a time (catalog/sql/triggers/search_posting_v01.sql).
+            # The rank is the one ts_rank_cd gives below, stored.
+            return _product_filters(
+                products.filter(search_postings__lexeme=lexeme).annotate(
+                    rank=F("search_postings__rank"),
+                    ranked_id=F("search_postings__product_id"),
+                ),
+                min_price=min_price,
+                max_price=max_price,
+                in_stock=in_stock,
+            ).order_by(*POSTING_RELEVANCE)
         products = products.filter(search_document=query)
         if ordering == "relevance":
             # ts_rank_cd: how close together the words occur (cover
@@ -201,6 +253,12 @@ def product_list(
             # the value compared.
             rank = SearchRank(F("search_document"), query, cover_density=True)
             products = products.annotate(rank=Cast(rank, FloatField()))
+    return _product_filters(
+        products, min_price=min_price, max_price=max_price, in_stock=in_stock
+    ).order_by(*PRODUCT_ORDERINGS[ordering])
+
+
+def _product_filters(products, *, min_price, max_price, in_stock):
     if min_price is not None:
         products = products.filter(min_price__gte=min_price)
     if max_price is not None:
@@ -209,7 +267,7 @@ def product_list(
         # The column the stock triggers keep (catalog_product.in_stock):
         # true when an active variant has a unit available somewhere.
         products = products.filter(in_stock=in_stock)
-    return products.order_by(*PRODUCT_ORDERINGS[ordering])
+    return products
 
 
 def product_get(*, slug: str, listed_only: bool = True) -> Product | None:

@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from tests.catalog.factories import (
@@ -28,17 +28,49 @@ pytestmark = pytest.mark.django_db
 SORT_NODE = re.compile(r"(^|->\s+)(Incremental )?Sort\b", re.MULTILINE)
 
 
-@pytest.fixture
-def catalogue():
-    leaf = CategoryFactory(slug="lamps", parent=CategoryFactory(slug="lighting"))
-    for n in range(30):
-        product = ProductFactory(
-            category=leaf if n % 2 else CategoryFactory(),
-            name=f"Oak lamp {n}" if n % 3 else f"Walnut desk {n}",
-        )
-        variant = VariantFactory(product=product, price=Decimal(10 + n))
-        StockLevelFactory(variant=variant, quantity_on_hand=n % 4)
-    return leaf
+# The tables the plans below read, analysed once the module's rows are in.
+TABLES = (
+    "catalog_category, catalog_product, catalog_product_variant, "
+    "catalog_stock_level, catalog_search_posting"
+)
+
+
+@pytest.fixture(scope="module")
+def catalogue(django_db_setup, django_db_blocker):
+    """A few rows, committed for the module and analysed: known statistics.
+
+    On a few rows the planner's choices are close calls, made on whatever
+    statistics autovacuum last sampled. Rows that only the test's own
+    transaction can see are never sampled: after a test elsewhere had
+    committed a seed (flushed since), the statistics described hundreds of
+    rows no longer there, and the plans changed with autovacuum's timing.
+    Committed and analysed here, the statistics are these rows' own. Each
+    test still runs in a transaction that is rolled back, and the rows go
+    at the end of the module.
+    """
+    with django_db_blocker.unblock():
+        leaf = CategoryFactory(slug="lamps", parent=CategoryFactory(slug="lighting"))
+        for n in range(30):
+            product = ProductFactory(
+                category=leaf if n % 2 else CategoryFactory(),
+                name=f"Oak lamp {n}" if n % 3 else f"Walnut desk {n}",
+            )
+            variant = VariantFactory(product=product, price=Decimal(10 + n))
+            StockLevelFactory(variant=variant, quantity_on_hand=n % 4)
+        # Listed products no search below matches: with every product a
+        # match, reading them all beats any index, and the planner says so.
+        shelves = CategoryFactory(slug="shelves")
+        for n in range(300):
+            VariantFactory(
+                product=ProductFactory(category=shelves, name=f"Pine shelf {n}")
+            )
+        with connections["owner"].cursor() as cursor:
+            cursor.execute(f"ANALYZE {TABLES}")
+        yield leaf
+        with connections["owner"].cursor() as cursor:
+            # CASCADE: the tables that point at these (carts, orders, reviews)
+            # hold nothing of this module, committed tests flush after them.
+            cursor.execute(f"TRUNCATE {TABLES}, catalog_warehouse CASCADE")
 
 
 def captured(client, url, *, table="catalog_product"):
@@ -143,11 +175,40 @@ def test_price_filters_are_a_range_of_the_price_index(api_client, catalogue):
     assert "min_price >= 15" in plan.replace("(", "").replace(")", ""), plan
 
 
-@pytest.mark.parametrize("search", ["lamp", "walnut des", "oak lamp"])
+@pytest.mark.parametrize("search", ["walnut des", "oak lamp"])
 def test_search_reads_the_gin_index(api_client, catalogue, search):
     sql, body = captured(api_client, f"/api/v1/products/?search={search}")
     assert body["results"]
     assert_uses(plan_of(sql), "catalog_product_search_gin")
+
+
+@pytest.mark.parametrize("ordering", ["newest", "price"])
+def test_a_one_word_search_in_another_order_is_a_filter(
+    api_client, catalogue, ordering
+):
+    sql, body = captured(
+        api_client, f"/api/v1/products/?search=lamp&ordering={ordering}"
+    )
+    assert body["results"]
+    assert "catalog_search_posting" not in sql
+    assert "@@" in sql
+
+
+@pytest.mark.parametrize("search", ["lamp", "walnut"])
+def test_a_one_word_search_reads_the_posting_index_in_rank_order(
+    api_client, catalogue, search
+):
+    url = f"/api/v1/products/?search={search}&page_size=3"
+    first, body = captured(api_client, url, table="catalog_search_posting")
+    plan = plan_of(first, ordered=True)
+    assert_uses(plan, "catalog_posting_rank_idx", ordered=True)
+    assert "catalog_product_search_gin" not in plan, plan
+
+    deep, _ = captured(api_client, body["next"], table="catalog_search_posting")
+    plan = plan_of(deep, ordered=True)
+    assert_uses(plan, "catalog_posting_rank_idx", ordered=True)
+    # The keyset on the posting's own columns: where the scan starts.
+    assert "Index Cond: ((lexeme = " in plan and "ROW(rank, product_id) <" in plan, plan
 
 
 def test_the_sold_out_products_are_a_small_index_of_their_own(api_client, catalogue):

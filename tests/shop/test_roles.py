@@ -21,8 +21,13 @@ INSUFFICIENT_PRIVILEGE = "42501"
 SHOP_TABLES = ["catalog_product", "orders_order", "accounts_customer"]
 # Written by the loader though no phase names it: the stock ledger's trigger
 # (orders/sql/triggers/stock_ledger_v01.sql) appends as whoever writes stock,
-# the loader when the catalogue phase copies it in.
-LOADER_APPENDS_THROUGH_A_TRIGGER = {"orders_stock_movement": ["INSERT"]}
+# the loader when the catalogue phase copies it in; the search postings'
+# trigger (catalog/sql/triggers/search_posting_v01.sql) likewise when it
+# copies the products.
+LOADER_APPENDS_THROUGH_A_TRIGGER = {
+    "orders_stock_movement": ["INSERT"],
+    "catalog_search_posting": ["INSERT"],
+}
 # Every privilege shop_loader holds on a relation or sequence of public,
 # leaving out extensions' objects (pg_stat_statements' views, granted to
 # PUBLIC by the extension), which are the cluster's, not the shop's.

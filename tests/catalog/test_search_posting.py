@@ -1,0 +1,300 @@
+"""A one-word search reads the posting index, with ts_rank_cd's own ranks.
+
+catalog_search_posting holds each word of each product's search document
+with ts_rank_cd(search_document, that word), kept by the triggers of
+catalog/sql/triggers/search_posting_v01.sql. The drift query
+(catalog/sql/queries/search_posting_drift_v01.sql) lists every posting that
+is not what the documents say; the tests ask it after each kind of write.
+A search the posting index answers must return the very pages, in the
+very order and with the very ranks, that ranking every match through the
+GIN index does: the tests compare the two on whole walks of the pages.
+"""
+
+import random
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+from django.db.models.sql import Query
+
+from catalog.models import Product, SearchPosting
+from catalog.selectors import product_list, search_query, single_lexeme
+from shop.seeding import plan_for, seed_database
+from shop.sql_files import read_sql
+from tests.catalog.factories import CategoryFactory, ProductFactory, VariantFactory
+from tests.concurrency import second_waits_for_first
+from tests.dbs import ALL_DATABASES
+
+DRIFT_SQL = "catalog/sql/queries/search_posting_drift_v01.sql"
+
+
+def drift():
+    with connections["default"].cursor() as cursor:
+        cursor.execute(read_sql(DRIFT_SQL))
+        return cursor.fetchall()
+
+
+def words_of(product):
+    return set(
+        SearchPosting.objects.filter(product=product).values_list("lexeme", flat=True)
+    )
+
+
+def ranked_by_gin(text):
+    """Every listed match of `text`, best first, ranked by ts_rank_cd itself.
+
+    The tsquery is the shop's own (search_query), compiled; the matching and
+    the ranking are done here in SQL, without the posting table.
+    """
+    scratch = Query(Product)
+    tsquery, params = scratch.get_compiler(using="default").compile(
+        search_query(text).resolve_expression(scratch)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id, ts_rank_cd(p.search_document, q.query)::float8 AS rank "
+            f"FROM catalog_product AS p, (SELECT {tsquery} AS query) AS q "
+            "WHERE p.is_active AND p.min_price IS NOT NULL "
+            "AND p.search_document @@ q.query "
+            "ORDER BY rank DESC, p.id DESC",
+            list(params),
+        )
+        return cursor.fetchall()
+
+
+def walk(api_client, text, page_size=4):
+    """Every page of the search, forward; then back again from the end."""
+    url = f"/api/v1/products/?search={text}&page_size={page_size}"
+    forward, pages = [], []
+    while url:
+        body = api_client.get(url).json()
+        pages.append(body)
+        forward += [p["id"] for p in body["results"]]
+        url = body["next"]
+    backward = []
+    url = pages[-1]["previous"]
+    while url:
+        body = api_client.get(url).json()
+        backward = [p["id"] for p in body["results"]] + backward
+        url = body["previous"]
+    return forward, backward + [p["id"] for p in pages[-1]["results"]]
+
+
+@pytest.fixture
+def catalogue():
+    """Products whose ranks for "lamp" tie and differ, in name and description."""
+    category = CategoryFactory()
+    rng = random.Random(7)
+    texts = [
+        ("Lamp", "A lamp."),
+        ("Desk lamp", "Reading by the lamp, lamp after lamp."),
+        ("Floor lamp", "Tall."),
+        ("Lamp shade", "For any lamp."),
+        ("Walnut desk", "Pairs with a lamp."),
+        ("Oak desk", "Solid."),
+        ("Walnut shelf", "No light at all."),
+    ]
+    products = []
+    for n in range(40):
+        name, description = texts[rng.randrange(len(texts))]
+        product = ProductFactory(
+            category=category, name=f"{name} {n}", description=description
+        )
+        VariantFactory(product=product)
+        products.append(product)
+    return products
+
+
+pytestmark = pytest.mark.django_db
+
+
+class TestTheIndexAnswersOneWord:
+    @pytest.mark.parametrize("text", ["lamp", "lamps", "lamp ", "walnut", "oak "])
+    def test_pages_are_the_gin_rankings_pages(self, api_client, catalogue, text):
+        expected = [id_ for id_, _ in ranked_by_gin(text)]
+        assert expected, "the catalogue has matches"
+        forward, backward = walk(api_client, text)
+        assert forward == expected
+        assert backward == expected
+
+    def test_the_ranks_are_ts_rank_cds_own(self, catalogue):
+        expected = ranked_by_gin("lamp")
+        page = list(product_list(search="lamp").values_list("id", "rank"))
+        assert page == expected
+        assert len({rank for _, rank in expected}) > 2, "ranks differ, not just tie"
+
+    def test_filters_still_apply(self, catalogue):
+        cheap = {product.pk for product in catalogue[::3]}
+        for product in catalogue[::3]:
+            VariantFactory(product=product, price=Decimal("5.00"))
+        expected = [row for row in ranked_by_gin("lamp") if row[0] in cheap]
+        page = product_list(search="lamp", max_price=Decimal("10"))
+        assert list(page.values_list("id", "rank")) == expected
+        assert expected
+
+
+class TestWhichSearchesQualify:
+    def lexeme(self, text):
+        return single_lexeme(search_query(text))
+
+    def test_a_word_is_its_stem(self, catalogue):
+        assert self.lexeme("lamps ") == "lamp"
+
+    def test_a_prefix_that_one_word_starts_with_is_that_word(self, catalogue):
+        assert self.lexeme("lam") == "lamp"
+        assert self.lexeme("wal") == "walnut"
+
+    def test_a_prefix_of_two_words_is_not(self, catalogue):
+        # "de" is too short to be a prefix: "des" is one, of "desk" alone.
+        assert self.lexeme("des") == "desk"
+        ProductFactory(name="Designer chair")
+        assert self.lexeme("des") is None
+
+    def test_nothing_in_the_catalogue_is_not(self, catalogue):
+        assert self.lexeme("zebra") is None
+
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("'lamp'", "lamp"),
+            ("'lamp':*", "lamp"),
+            ("'it''s'", "it's"),
+            ("'a\\\\b'", "a\\b"),
+            ("'lamp' & 'desk'", None),
+            ("'lamp':A", None),
+            ("'lamp' <-> 'desk'", None),
+            ("!'lamp'", None),
+        ],
+    )
+    def test_the_function_reads_one_operand_and_nothing_else(
+        self, catalogue, query, expected
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT catalog_search_single_lexeme(%s::tsquery)", [query])
+            assert cursor.fetchone()[0] == expected
+
+    def test_several_words_ask_nothing(self, catalogue, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            list(product_list(search="walnut des"))
+
+
+class TestEachKindOfWrite:
+    def test_a_new_product_gets_a_posting_per_word(self):
+        product = ProductFactory(name="Brass lamp", description="Bright.")
+        assert words_of(product) == {"brass", "lamp", "bright"}
+        assert drift() == []
+
+    def test_many_products_in_one_statement(self):
+        category = CategoryFactory()
+        Product.objects.bulk_create(
+            Product(category=category, name=f"Oak table {n}", slug=f"oak-{n}")
+            for n in range(50)
+        )
+        assert SearchPosting.objects.filter(lexeme="oak").count() == 50
+        assert drift() == []
+
+    def test_a_rename_keeps_the_words_it_kept_and_swaps_the_rest(self):
+        product = ProductFactory(name="Brass lamp", description="Bright.")
+        kept = SearchPosting.objects.get(product=product, lexeme="bright")
+        Product.objects.filter(pk=product.pk).update(name="Brass lantern")
+        assert words_of(product) == {"brass", "lantern", "bright"}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT xmin::text FROM catalog_search_posting "
+                "WHERE product_id = %s AND lexeme = 'bright'",
+                [product.pk],
+            )
+            (xmin,) = cursor.fetchone()
+        assert xmin == _xmin_of(kept), "an unchanged posting was rewritten"
+        assert drift() == []
+
+    def test_a_word_moved_from_description_to_name_ranks_higher(self):
+        product = ProductFactory(name="Stand", description="For a lamp.")
+        before = SearchPosting.objects.get(product=product, lexeme="lamp").rank
+        product.name, product.description = "Lamp stand", "Sturdy."
+        product.save()
+        after = SearchPosting.objects.get(product=product, lexeme="lamp").rank
+        assert after > before
+        assert drift() == []
+
+    def test_other_updates_do_not_touch_the_postings(self):
+        product = ProductFactory(name="Brass lamp")
+        VariantFactory(product=product)
+        before = _xmins(product)
+        Product.objects.filter(pk=product.pk).update(is_active=False)
+        product.refresh_from_db()
+        product.save()  # a whole-row save of an unchanged name and description
+        assert _xmins(product) == before
+
+    def test_raw_sql_writes_and_deletes(self):
+        category = CategoryFactory()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO catalog_product (category_id, name, slug, description, "
+                "is_active, created_at, updated_at) VALUES (%s, 'Walnut lamp', "
+                "'walnut-lamp', 'Warm.', true, now(), now()) RETURNING id",
+                [category.pk],
+            )
+            (product_id,) = cursor.fetchone()
+            cursor.execute(
+                "UPDATE catalog_product SET description = 'Cold.' WHERE id = %s",
+                [product_id],
+            )
+            assert drift() == []
+            cursor.execute("DELETE FROM catalog_product WHERE id = %s", [product_id])
+        assert not SearchPosting.objects.filter(product_id=product_id).exists()
+        assert drift() == []
+
+    def test_an_orm_delete(self):
+        product = ProductFactory(name="Brass lamp")
+        product.delete()
+        assert not SearchPosting.objects.filter(product_id=product.pk).exists()
+
+    def test_a_cleared_description(self):
+        product = ProductFactory(name="Brass lamp", description="Bright light.")
+        Product.objects.filter(pk=product.pk).update(description="")
+        assert words_of(product) == {"brass", "lamp"}
+        assert drift() == []
+
+
+def _xmin_of(posting):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xmin::text FROM catalog_search_posting "
+            "WHERE product_id = %s AND lexeme = %s",
+            [posting.product_id, posting.lexeme],
+        )
+        return cursor.fetchone()[0]
+
+
+def _xmins(product):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT lexeme, xmin::text FROM catalog_search_posting "
+            "WHERE product_id = %s ORDER BY lexeme",
+            [product.pk],
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_two_writers_renaming_one_product_leave_the_last_ones_words():
+    product = ProductFactory(name="Brass lamp", description="Bright.")
+    rows = Product.objects.filter(pk=product.pk)
+
+    errors = second_waits_for_first(
+        lambda: rows.update(name="Walnut lantern"),
+        lambda: rows.update(description="Dim glow."),
+    )
+
+    assert errors == [None, None, None]
+    assert words_of(product) == {"walnut", "lantern", "dim", "glow"}
+    assert drift() == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_the_seeds_copy_writes_every_posting():
+    seed_database(plan=plan_for("small", products=300, variants=900))
+    assert SearchPosting.objects.count() > 300 * 5
+    assert drift() == []

@@ -1,7 +1,9 @@
 """Catalog reads: QuerySets (or plain data) whose joins are decided here."""
 
 import re
+from dataclasses import dataclass
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections, router
 from django.db.models import (
@@ -50,6 +52,10 @@ PARTITIONED_ORDERINGS = {"price", "-price"}
 SEARCH_WORD = re.compile(r"[^\W_]+")
 # Characters a word being typed needs before it matches as a prefix.
 MIN_PREFIX = 3
+# A prefix that at most this many words of the catalogue start with is
+# matched as their OR (search_plan); one with more stays a prefix, which
+# the GIN index reads as one range of its entries.
+MAX_PREFIX_LEXEMES = 32
 
 
 def category_tree() -> list[dict]:
@@ -154,17 +160,75 @@ def search_query(text: str) -> SearchQuery:
     return prefix if not words else query & prefix
 
 
-def single_lexeme(query: SearchQuery) -> str | None:
-    """The one lexeme `query` matches, if it matches one and only one.
+class LexemeAlternatives(SearchQuery):
+    """'desk' | 'design': lexemes as they are, OR-ed, as a tsquery constant.
 
-    catalog/sql/functions/search_single_lexeme_v01.sql: a word, or a prefix
-    that only one word of the catalogue starts with. Its best products are
-    then the first rows of that lexeme in catalog_posting_rank_idx.
+    Cast from text, which parses nothing and stems nothing: the lexemes come
+    from the catalogue's own documents (catalog_search_lexemes).
     """
+
+    def __init__(self, lexemes):
+        self.text = " | ".join(_quoted(lexeme) for lexeme in lexemes)
+        super().__init__(self.text)
+
+    def as_sql(self, compiler, connection, *args, **kwargs):
+        return "%s::tsquery", [self.text]
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme in tsquery's input syntax: quoted, quotes and backslashes doubled."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search is matched, and whether the posting index ranks it."""
+
+    # What the GIN index matches and ts_rank_cd ranks.
+    query: SearchQuery
+    # The one lexeme the search stands for, when it stands for one: its
+    # best products are the first rows of catalog_posting_rank_idx.
+    lexeme: str | None = None
+
+
+def search_plan(text: str, *, ranked: bool) -> SearchPlan:
+    """The search's query, with its last term resolved against the catalogue.
+
+    A search of one word, or of one prefix that one word of the catalogue
+    starts with, is one lexeme: ranked, the posting index answers it. A
+    prefix that a few words start with ('des':* for desk and design) is
+    rewritten as their OR, which matches the same products with the same
+    ts_rank_cd and which the GIN index reads one entry per word. Either is
+    asked of catalog/sql/functions/search_lexemes_v01.sql in one statement;
+    a search of several whole words asks nothing.
+    """
+    words, last = search_terms(text)
+    query = search_query(text)
+    if last is None and not (ranked and len(words) == 1):
+        return SearchPlan(query)
+    term = PrefixSearchQuery(last) if last is not None else query
+    lexemes = _catalogue_lexemes(term)
+    if not lexemes:
+        return SearchPlan(query)
+    if ranked and len(lexemes) == 1 and len(words) + (last is not None) == 1:
+        return SearchPlan(query, lexeme=lexemes[0])
+    if last is None or len(lexemes) > MAX_PREFIX_LEXEMES:
+        return SearchPlan(query)
+    alternatives = LexemeAlternatives(lexemes)
+    if not words:
+        return SearchPlan(alternatives)
+    return SearchPlan(SearchQuery(" ".join(words), config="english") & alternatives)
+
+
+def _catalogue_lexemes(term: SearchQuery) -> list[str] | None:
+    """catalog_search_lexemes(term): what a one-term query stands for."""
     using = router.db_for_read(Product)
     scratch = Query(Product)
     call = Func(
-        query, function="catalog_search_single_lexeme", output_field=TextField()
+        term,
+        Value(MAX_PREFIX_LEXEMES),
+        function="catalog_search_lexemes",
+        output_field=ArrayField(TextField()),
     ).resolve_expression(scratch)
     sql, params = scratch.get_compiler(using=using).compile(call)
     with connections[using].cursor() as cursor:
@@ -224,17 +288,14 @@ def product_list(
         else:
             products = products.filter(category_id__in=ids)
     if search:
-        query = search_query(search)
-        words, last = search_terms(search)
-        one_term = len(words) + (last is not None) == 1
-        # Only a search of one term can be one lexeme: don't ask otherwise.
-        lexeme = single_lexeme(query) if one_term and ordering == "relevance" else None
-        if lexeme is not None:
-            # One word: its products in rank order, from the posting index,
-            # a page at a time (catalog/sql/triggers/search_posting_v01.sql).
-            # The rank is the one ts_rank_cd gives below, stored.
+        plan = search_plan(search, ranked=ordering == "relevance")
+        query = plan.query
+        if plan.lexeme is not None:
+            # One lexeme: its products in rank order, from the posting
+            # index, a page at a time (search_posting_v01.sql). The rank is
+            # the one ts_rank_cd gives below, stored.
             return _product_filters(
-                products.filter(search_postings__lexeme=lexeme).annotate(
+                products.filter(search_postings__lexeme=plan.lexeme).annotate(
                     rank=F("search_postings__rank"),
                     ranked_id=F("search_postings__product_id"),
                 ),

@@ -348,6 +348,30 @@ class _Monitor:
 _monitor = _Monitor()
 
 
+def wait_for_replay(timeout: float) -> None:
+    """Block until the replica has replayed what the primary had written.
+
+    For the harnesses that measure or assert right after a burst of writes
+    (a seed, a test's commit): TimeoutError after `timeout` seconds. The
+    app itself never waits; the router reads from the primary instead.
+    """
+    with connections[PRIMARY].cursor() as cursor:
+        cursor.execute(read_sql(PRIMARY_POSITION_SQL))
+        (primary_lsn,) = cursor.fetchone()
+    deadline = time.monotonic() + timeout
+    with connections[REPLICA].cursor() as cursor:
+        while True:
+            cursor.execute(read_sql(REPLICA_POSITION_SQL), {"primary_lsn": primary_lsn})
+            _, behind, _ = cursor.fetchone()
+            if behind <= 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the replica did not replay {primary_lsn} within {timeout}s"
+                )
+            time.sleep(0.02)
+
+
 def replica_status(*, wait: bool = False) -> ReplicaStatus:
     """The replica's verdict, renewed in the background when it is stale.
 

@@ -17,6 +17,6 @@ class Migration(migrations.Migration):
         ForeignKeyOnDelete("searchposting", "product", "CASCADE"),
         NameForeignKey("searchposting", "product"),
         sql_file("catalog/sql/triggers/search_posting_v01.sql"),
-        sql_file("catalog/sql/functions/search_single_lexeme_v01.sql"),
+        sql_file("catalog/sql/functions/search_lexemes_v01.sql"),
         sql_file("catalog/sql/grants/loader_v04.sql"),
     ]

@@ -18,7 +18,13 @@ from django.db import connection, connections
 from django.db.models.sql import Query
 
 from catalog.models import Product, SearchPosting
-from catalog.selectors import product_list, search_query, single_lexeme
+from catalog.selectors import (
+    MAX_PREFIX_LEXEMES,
+    LexemeAlternatives,
+    product_list,
+    search_plan,
+    search_query,
+)
 from shop.seeding import plan_for, seed_database
 from shop.sql_files import read_sql
 from tests.catalog.factories import CategoryFactory, ProductFactory, VariantFactory
@@ -40,16 +46,20 @@ def words_of(product):
     )
 
 
+def _compiled(query):
+    scratch = Query(Product)
+    return scratch.get_compiler(using="default").compile(
+        query.resolve_expression(scratch)
+    )
+
+
 def ranked_by_gin(text):
     """Every listed match of `text`, best first, ranked by ts_rank_cd itself.
 
     The tsquery is the shop's own (search_query), compiled; the matching and
     the ranking are done here in SQL, without the posting table.
     """
-    scratch = Query(Product)
-    tsquery, params = scratch.get_compiler(using="default").compile(
-        search_query(text).resolve_expression(scratch)
-    )
+    tsquery, params = _compiled(search_query(text))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT p.id, ts_rank_cd(p.search_document, q.query)::float8 AS rank "
@@ -93,6 +103,8 @@ def catalogue():
         ("Walnut desk", "Pairs with a lamp."),
         ("Oak desk", "Solid."),
         ("Walnut shelf", "No light at all."),
+        ("Designer desk", "A walnut desk by a designer."),
+        ("Walnut design lamp", "Designed for a desk."),
     ]
     products = []
     for n in range(40):
@@ -109,7 +121,12 @@ pytestmark = pytest.mark.django_db
 
 
 class TestTheIndexAnswersOneWord:
-    @pytest.mark.parametrize("text", ["lamp", "lamps", "lamp ", "walnut", "oak "])
+    @pytest.mark.parametrize(
+        "text",
+        # One lexeme, by the posting index; then prefixes a few words start
+        # with, matched as their OR through the GIN index.
+        ["lamp", "lamps", "lamp ", "walnut", "oak ", "walnut des", "des", "desk wal"],
+    )
     def test_pages_are_the_gin_rankings_pages(self, api_client, catalogue, text):
         expected = [id_ for id_, _ in ranked_by_gin(text)]
         assert expected, "the catalogue has matches"
@@ -133,33 +150,51 @@ class TestTheIndexAnswersOneWord:
         assert expected
 
 
-class TestWhichSearchesQualify:
-    def lexeme(self, text):
-        return single_lexeme(search_query(text))
-
+class TestWhatASearchStandsFor:
     def test_a_word_is_its_stem(self, catalogue):
-        assert self.lexeme("lamps ") == "lamp"
+        assert search_plan("lamps ", ranked=True).lexeme == "lamp"
 
     def test_a_prefix_that_one_word_starts_with_is_that_word(self, catalogue):
-        assert self.lexeme("lam") == "lamp"
-        assert self.lexeme("wal") == "walnut"
+        assert search_plan("lam", ranked=True).lexeme == "lamp"
+        assert search_plan("wal", ranked=True).lexeme == "walnut"
 
-    def test_a_prefix_of_two_words_is_not(self, catalogue):
-        # "de" is too short to be a prefix: "des" is one, of "desk" alone.
-        assert self.lexeme("des") == "desk"
-        ProductFactory(name="Designer chair")
-        assert self.lexeme("des") is None
+    def test_unranked_a_word_is_only_matched(self, catalogue):
+        assert search_plan("lamp", ranked=False).lexeme is None
 
-    def test_nothing_in_the_catalogue_is_not(self, catalogue):
-        assert self.lexeme("zebra") is None
+    def test_a_prefix_of_a_few_words_is_their_or(self, catalogue):
+        plan = search_plan("des", ranked=True)
+        assert plan.lexeme is None
+        assert isinstance(plan.query, LexemeAlternatives)
+        assert plan.query.text == "'design' | 'desk'"
+
+    def test_with_whole_words_only_the_prefix_is_rewritten(self, catalogue):
+        sql, params = _compiled(search_plan("oak des", ranked=True).query)
+        assert "plainto_tsquery" in sql and "::tsquery" in sql
+        assert params == ["english", "oak", "'design' | 'desk'"]
+
+    def test_a_prefix_of_too_many_words_stays_a_prefix(self, catalogue):
+        category = CategoryFactory()
+        for n in range(MAX_PREFIX_LEXEMES + 1):
+            ProductFactory(category=category, name=f"Zed{chr(97 + n // 26)}{n}x")
+        plan = search_plan("zed", ranked=True)
+        assert plan.lexeme is None
+        assert "catalog_search_prefix" in _compiled(plan.query)[0]
+
+    def test_nothing_in_the_catalogue_is_not_rewritten(self, catalogue):
+        plan = search_plan("zebra", ranked=True)
+        assert plan.lexeme is None
+        assert "catalog_search_prefix" in _compiled(plan.query)[0]
+        assert not product_list(search="zebra").exists()
 
     @pytest.mark.parametrize(
         "query, expected",
         [
-            ("'lamp'", "lamp"),
-            ("'lamp':*", "lamp"),
-            ("'it''s'", "it's"),
-            ("'a\\\\b'", "a\\b"),
+            ("'lamp'", ["lamp"]),
+            ("'lamp':*", ["lamp"]),
+            ("'des':*", ["design", "desk"]),
+            ("'zebra':*", []),
+            ("'it''s'", ["it's"]),
+            ("'a\\\\b'", ["a\\b"]),
             ("'lamp' & 'desk'", None),
             ("'lamp':A", None),
             ("'lamp' <-> 'desk'", None),
@@ -170,12 +205,17 @@ class TestWhichSearchesQualify:
         self, catalogue, query, expected
     ):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT catalog_search_single_lexeme(%s::tsquery)", [query])
+            cursor.execute("SELECT catalog_search_lexemes(%s::tsquery, 8)", [query])
             assert cursor.fetchone()[0] == expected
 
-    def test_several_words_ask_nothing(self, catalogue, django_assert_num_queries):
+    def test_the_function_stops_one_past_its_limit(self, catalogue):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT catalog_search_lexemes('d:*'::tsquery, 1)")
+            assert cursor.fetchone()[0] == ["design", "desk"]
+
+    def test_whole_words_ask_nothing(self, catalogue, django_assert_num_queries):
         with django_assert_num_queries(1):
-            list(product_list(search="walnut des"))
+            list(product_list(search="walnut desk "))
 
 
 class TestEachKindOfWrite:

@@ -1,2 +1,0 @@
--- Undo search_single_lexeme_v01.sql.
-DROP FUNCTION catalog_search_single_lexeme(tsquery);

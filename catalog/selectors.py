@@ -191,7 +191,7 @@ class SearchPlan:
     lexeme: str | None = None
 
 
-def search_plan(text: str, *, ranked: bool) -> SearchPlan:
+def search_plan(text: str, *, ranked: bool, using: str | None = None) -> SearchPlan:
     """The search's query, with its last term resolved against the catalogue.
 
     A search of one word, or of one prefix that one word of the catalogue
@@ -200,14 +200,15 @@ def search_plan(text: str, *, ranked: bool) -> SearchPlan:
     rewritten as their OR, which matches the same products with the same
     ts_rank_cd and which the GIN index reads one entry per word. Either is
     asked of catalog/sql/functions/search_lexemes_v01.sql in one statement;
-    a search of several whole words asks nothing.
+    a search of several whole words asks nothing. `using`: the database to
+    ask, the router's choice unless given.
     """
     words, last = search_terms(text)
     query = search_query(text)
     if last is None and not (ranked and len(words) == 1):
         return SearchPlan(query)
     term = PrefixSearchQuery(last) if last is not None else query
-    lexemes = _catalogue_lexemes(term)
+    lexemes = _catalogue_lexemes(term, using or router.db_for_read(Product))
     if not lexemes:
         return SearchPlan(query)
     if ranked and len(lexemes) == 1 and len(words) + (last is not None) == 1:
@@ -220,9 +221,8 @@ def search_plan(text: str, *, ranked: bool) -> SearchPlan:
     return SearchPlan(SearchQuery(" ".join(words), config="english") & alternatives)
 
 
-def _catalogue_lexemes(term: SearchQuery) -> list[str] | None:
+def _catalogue_lexemes(term: SearchQuery, using: str) -> list[str] | None:
     """catalog_search_lexemes(term): what a one-term query stands for."""
-    using = router.db_for_read(Product)
     scratch = Query(Product)
     call = Func(
         term,
@@ -244,6 +244,7 @@ def product_list(
     max_price=None,
     in_stock: bool | None = None,
     ordering: str | None = None,
+    lexemes_from: str | None = None,
 ) -> QuerySet[Product]:
     """Listed products with their `min_price` and `available` units.
 
@@ -252,6 +253,9 @@ def product_list(
     first when searching ("relevance", ranked by ts_rank_cd), else the
     newest. Each filter and ordering is one an index answers
     (catalog/models.py; `make plans` checks it on the large seed).
+    `lexemes_from`: the database a search's words are looked up in before
+    the query is built (search_plan), the router's choice unless a caller
+    reads its own uncommitted rows (a lab, in its transaction).
     """
     ordering = ordering or ("relevance" if search else DEFAULT_PRODUCT_ORDERING)
     if ordering == "relevance" and not search:
@@ -288,7 +292,7 @@ def product_list(
         else:
             products = products.filter(category_id__in=ids)
     if search:
-        plan = search_plan(search, ranked=ordering == "relevance")
+        plan = search_plan(search, ranked=ordering == "relevance", using=lexemes_from)
         query = plan.query
         if plan.lexeme is not None:
             # One lexeme: its products in rank order, from the posting

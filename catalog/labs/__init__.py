@@ -12,7 +12,8 @@ Every lab works inside transactions on `default` (the app's role,
 shop_app) that it rolls back, so it runs the same on an empty database and
 on a seeded one and leaves nothing behind. The exceptions: acid's
 durability step commits to a throw-away table it drops; transactional-ddl,
-explain, list-indexes and index-write-cost work as shop_owner (DDL, ANALYZE)
+explain, list-indexes, index-write-cost and search-postings work as
+shop_owner (DDL, ANALYZE)
 in a transaction they roll back; index-kinds works as shop_owner in a
 session of its own, on temporary tables (VACUUM cannot run in a
 transaction); sqlmigrate only reads (as shop_owner, the alias that
@@ -33,6 +34,7 @@ from catalog.labs import (
     list_indexes,
     min_price,
     orm_vs_sql,
+    search_postings,
     selector_sql,
     sqlmigrate,
     transactional_ddl,
@@ -52,6 +54,7 @@ __all__ = [
     "list_indexes",
     "min_price",
     "orm_vs_sql",
+    "search_postings",
     "selector_sql",
     "sqlmigrate",
     "transactional_ddl",

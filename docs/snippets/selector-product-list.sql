@@ -28,7 +28,7 @@ WHERE ("catalog_product"."is_active"
        AND "catalog_product"."category_id" IN (4,
                                                5,
                                                6)
-       AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && catalog_search_prefix('lamp'))
+       AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && '''lamp'''::TSQUERY)
        AND "catalog_product"."min_price" >= 20.00
        AND "catalog_product"."min_price" <= 200.00
        AND "catalog_product"."in_stock")

@@ -31,6 +31,7 @@ EXPECTED_LABS = {
     "list-indexes",
     "index-kinds",
     "index-write-cost",
+    "search-postings",
     "pool",
     "pgbouncer",
     "orm-vs-sql",
@@ -60,6 +61,7 @@ UNION ALL SELECT 'catalog_product_variant', count(*) FROM catalog_product_varian
 UNION ALL SELECT 'catalog_warehouse', count(*) FROM catalog_warehouse
 UNION ALL SELECT 'catalog_stock_level', count(*) FROM catalog_stock_level
 UNION ALL SELECT 'catalog_review', count(*) FROM catalog_review
+UNION ALL SELECT 'catalog_search_posting', count(*) FROM catalog_search_posting
 UNION ALL SELECT 'orders_cart', count(*) FROM orders_cart
 UNION ALL SELECT 'orders_cart_item', count(*) FROM orders_cart_item
 UNION ALL SELECT 'orders_coupon', count(*) FROM orders_coupon

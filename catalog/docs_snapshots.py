@@ -34,6 +34,10 @@ show_migrations("catalog", "0001", "0002")
 # catalog_category. A fixed subtree keeps the snippet the same on every
 # database: "lighting" and its two leaves.
 LIGHTING_IDS = [4, 5, 6]
+# A search's last word, being typed, is looked up in the catalogue's words
+# (catalog.selectors.search_plan); the words found are fixed here for the
+# same reason.
+LAM_WORDS = ["lamp", "lamplight"]
 
 
 @snapshot("selector-product-list.sql")
@@ -47,21 +51,41 @@ def product_list_sql() -> str:
         "ordering": "price",
     }
     call = ", ".join(f"{key}={value!r}" for key, value in filters.items())
-    with patch.object(selectors, "category_subtree_ids", return_value=LIGHTING_IDS):
+    with (
+        patch.object(selectors, "category_subtree_ids", return_value=LIGHTING_IDS),
+        patch.object(selectors, "_catalogue_lexemes", return_value=LAM_WORDS),
+    ):
         queryset = selectors.product_list(**filters)
     return queryset_sql(
         queryset,
         f"catalog.selectors.product_list({call}), the subtree of 'lighting' "
-        f"being the categories {LIGHTING_IDS}",
+        f"being the categories {LIGHTING_IDS} and the catalogue's words that "
+        f"start with 'lamp' {LAM_WORDS}",
     )
 
 
 @snapshot("selector-product-search.sql")
 def product_search_sql() -> str:
     # "brass lam": the last word is still being typed, so it is a prefix.
+    with patch.object(selectors, "_catalogue_lexemes", return_value=LAM_WORDS):
+        queryset = selectors.product_list(search="brass lam")
     return queryset_sql(
-        selectors.product_list(search="brass lam"),
-        "catalog.selectors.product_list(search='brass lam'): best matches first",
+        queryset,
+        "catalog.selectors.product_list(search='brass lam'): best matches first, "
+        f"the catalogue's words that start with 'lam' being {LAM_WORDS}",
+    )
+
+
+@snapshot("selector-product-search-one-word.sql")
+def product_search_one_word_sql() -> str:
+    # One word, or a prefix only one word of the catalogue starts with: the
+    # posting index ranks it.
+    with patch.object(selectors, "_catalogue_lexemes", return_value=["lamp"]):
+        queryset = selectors.product_list(search="lamp")
+    return queryset_sql(
+        queryset,
+        "catalog.selectors.product_list(search='lamp'): best matches first, "
+        "'lamp' being the only word of the catalogue that starts with 'lamp'",
     )
 
 

@@ -99,6 +99,9 @@ class Plan:
             elif found := EXECUTION.match(line):
                 execution_ms = float(found["ms"])
             elif found := NODE.match(line):
+                # A node after "Planning:" starts the next statement's plan
+                # (a `make plans` snippet holds each statement of a request).
+                planning = False
                 index, relation = found["index"], found["relation"]
                 if found["kind"] == "Bitmap Index Scan":
                     index, relation = relation, None

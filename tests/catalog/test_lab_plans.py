@@ -67,8 +67,20 @@ def test_without_timing_the_rows_and_the_wal_are_still_read():
 
 
 def test_a_bitmap_index_scan_names_its_index():
-    plan = Plan.parse((SNIPPETS / "product-list-search.txt").read_text())
+    # A search of two words, as typed: the GIN index finds the matches.
+    plan = Plan.parse((SNIPPETS / "product-list-search-typing.txt").read_text())
 
     (bitmap,) = plan.find("Bitmap Index Scan", index="catalog_product_search_gin")
     assert bitmap.relation is None
     assert "@@" in bitmap.details["Index Cond"]
+
+
+def test_a_backward_index_only_scan_names_its_index_and_table():
+    # A search of one word: a page of the posting index, best rank first.
+    plan = Plan.parse((SNIPPETS / "product-list-search.txt").read_text())
+
+    (scan,) = plan.find("Index Only Scan", index="catalog_posting_rank_idx")
+    assert scan.kind == "Index Only Scan Backward"
+    assert scan.relation == "catalog_search_posting"
+    assert scan.rows is not None and scan.rows <= 25
+    assert "lexeme = " in scan.details["Index Cond"]

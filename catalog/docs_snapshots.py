@@ -36,8 +36,13 @@ show_migrations("catalog", "0001", "0002")
 LIGHTING_IDS = [4, 5, 6]
 # A search's last word, being typed, is looked up in the catalogue's words
 # (catalog.selectors.search_plan); the words found are fixed here for the
-# same reason.
-LAM_WORDS = ["lamp", "lamplight"]
+# same reason, as those of one catalogue whose words starting with "la" or
+# "wal" are these.
+CATALOGUE_WORDS = ["laminate", "lamp", "lampshade", "walnut"]
+
+
+def words_starting(prefix: str) -> list[str]:
+    return [word for word in CATALOGUE_WORDS if word.startswith(prefix)]
 
 
 @snapshot("selector-product-list.sql")
@@ -53,26 +58,29 @@ def product_list_sql() -> str:
     call = ", ".join(f"{key}={value!r}" for key, value in filters.items())
     with (
         patch.object(selectors, "category_subtree_ids", return_value=LIGHTING_IDS),
-        patch.object(selectors, "_catalogue_lexemes", return_value=LAM_WORDS),
+        patch.object(
+            selectors, "_catalogue_lexemes", return_value=words_starting("lamp")
+        ),
     ):
         queryset = selectors.product_list(**filters)
     return queryset_sql(
         queryset,
         f"catalog.selectors.product_list({call}), the subtree of 'lighting' "
         f"being the categories {LIGHTING_IDS} and the catalogue's words that "
-        f"start with 'lamp' {LAM_WORDS}",
+        f"start with 'lamp' {words_starting('lamp')}",
     )
 
 
 @snapshot("selector-product-search.sql")
 def product_search_sql() -> str:
     # "brass lam": the last word is still being typed, so it is a prefix.
-    with patch.object(selectors, "_catalogue_lexemes", return_value=LAM_WORDS):
+    words = words_starting("lam")
+    with patch.object(selectors, "_catalogue_lexemes", return_value=words):
         queryset = selectors.product_list(search="brass lam")
     return queryset_sql(
         queryset,
         "catalog.selectors.product_list(search='brass lam'): best matches first, "
-        f"the catalogue's words that start with 'lam' being {LAM_WORDS}",
+        f"the catalogue's words that start with 'lam' being {words}",
     )
 
 
@@ -80,12 +88,13 @@ def product_search_sql() -> str:
 def product_search_one_word_sql() -> str:
     # One word, or a prefix only one word of the catalogue starts with: the
     # posting index ranks it.
-    with patch.object(selectors, "_catalogue_lexemes", return_value=["lamp"]):
-        queryset = selectors.product_list(search="lamp")
+    words = words_starting("walnut")
+    with patch.object(selectors, "_catalogue_lexemes", return_value=words):
+        queryset = selectors.product_list(search="walnut")
     return queryset_sql(
         queryset,
-        "catalog.selectors.product_list(search='lamp'): best matches first, "
-        "'lamp' being the only word of the catalogue that starts with 'lamp'",
+        "catalog.selectors.product_list(search='walnut'): best matches first, "
+        f"the catalogue's words that start with 'walnut' being {words}",
     )
 
 

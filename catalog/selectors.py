@@ -7,6 +7,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections, router
 from django.db.models import (
+    BigIntegerField,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -301,7 +303,12 @@ def product_list(
             return _product_filters(
                 products.filter(search_postings__lexeme=plan.lexeme).annotate(
                     rank=F("search_postings__rank"),
-                    ranked_id=F("search_postings__product_id"),
+                    # As a bigint, which the keyset's cursor is checked
+                    # against (the foreign key's field has no range).
+                    ranked_id=ExpressionWrapper(
+                        F("search_postings__product_id"),
+                        output_field=BigIntegerField(),
+                    ),
                 ),
                 min_price=min_price,
                 max_price=max_price,

@@ -362,7 +362,9 @@ def wait_for_replay(timeout: float) -> None:
     with connections[REPLICA].cursor() as cursor:
         while True:
             cursor.execute(read_sql(REPLICA_POSITION_SQL), {"primary_lsn": primary_lsn})
-            _, behind, _ = cursor.fetchone()
+            in_recovery, behind, _ = cursor.fetchone()
+            if not in_recovery:
+                raise RuntimeError("the replica alias is no standby: nothing replays")
             if behind <= 0:
                 return
             if time.monotonic() > deadline:

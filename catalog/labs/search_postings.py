@@ -40,21 +40,13 @@ INSERTED = 500  # products per timed INSERT
 ROUNDS = 5  # timed INSERTs per case, interleaved; the median is kept
 TRIGGER = "catalog_product_postings_insert"
 RANKED_BY_GIN_SQL_FILE = "catalog/sql/labs/ranked_by_gin.sql"
+POSTINGS_SQL_FILE = "catalog/sql/labs/product_postings.sql"
 DRIFT_SQL_FILE = "catalog/sql/queries/search_posting_drift_v01.sql"
 
 MORE_LAMPS_SQL = """
 UPDATE catalog_product
 SET description = description || ' Lamp by lamp.'
 WHERE slug LIKE %(slug)s || '-p%%' AND name LIKE '%%lamp%%' AND mod(id, 3) = 0
-"""
-POSTINGS_SQL = """
-SELECT posting.lexeme, posting.rank,
-       ts_rank_cd(p.search_document, posting.lexeme::tsquery)::double precision
-           AS ts_rank_cd
-FROM catalog_search_posting AS posting
-JOIN catalog_product AS p ON p.id = posting.product_id
-WHERE p.slug = %s
-ORDER BY posting.lexeme
 """
 INSERT_SQL = """
 INSERT INTO catalog_product
@@ -107,9 +99,9 @@ def search_postings_lab(n: Narrator) -> None:
 
         n.step("What the trigger wrote for one product")
         product = f"{names['slug']}-p3"
-        rows = n.sql(POSTINGS_SQL, [product], cursor=cursor)
+        rows = n.sql(read_sql(POSTINGS_SQL_FILE), [product], cursor=cursor)
         n.expect(
-            bool(rows) and all(row[1] == row[2] for row in rows),
+            bool(rows) and all(row[1] is not None and row[1] == row[2] for row in rows),
             "a posting per word of the document, each with the rank ts_rank_cd "
             "gives the product for that word alone",
         )

@@ -49,28 +49,36 @@ def catalogue(django_db_setup, django_db_blocker):
     at the end of the module.
     """
     with django_db_blocker.unblock():
-        leaf = CategoryFactory(slug="lamps", parent=CategoryFactory(slug="lighting"))
-        for n in range(30):
-            product = ProductFactory(
-                category=leaf if n % 2 else CategoryFactory(),
-                name=f"Oak lamp {n}" if n % 3 else f"Walnut desk {n}",
-            )
-            variant = VariantFactory(product=product, price=Decimal(10 + n))
-            StockLevelFactory(variant=variant, quantity_on_hand=n % 4)
-        # Listed products no search below matches: with every product a
-        # match, reading them all beats any index, and the planner says so.
-        shelves = CategoryFactory(slug="shelves")
-        for n in range(300):
-            VariantFactory(
-                product=ProductFactory(category=shelves, name=f"Pine shelf {n}")
-            )
-        with connections["owner"].cursor() as cursor:
-            cursor.execute(f"ANALYZE {TABLES}")
-        yield leaf
-        with connections["owner"].cursor() as cursor:
-            # CASCADE: the tables that point at these (carts, orders, reviews)
-            # hold nothing of this module, committed tests flush after them.
-            cursor.execute(f"TRUNCATE {TABLES}, catalog_warehouse CASCADE")
+        try:
+            yield _committed_catalogue()
+        finally:
+            # Also when building it failed half way: a rerun with the test
+            # database kept would otherwise meet these rows' unique slugs.
+            # CASCADE: the tables that point at these (carts, orders,
+            # reviews) hold nothing of this module; committed tests flush
+            # after themselves. The statistics stay those of these rows
+            # until autovacuum samples the emptied tables.
+            with connections["owner"].cursor() as cursor:
+                cursor.execute(f"TRUNCATE {TABLES}, catalog_warehouse CASCADE")
+
+
+def _committed_catalogue():
+    leaf = CategoryFactory(slug="lamps", parent=CategoryFactory(slug="lighting"))
+    for n in range(30):
+        product = ProductFactory(
+            category=leaf if n % 2 else CategoryFactory(),
+            name=f"Oak lamp {n}" if n % 3 else f"Walnut desk {n}",
+        )
+        variant = VariantFactory(product=product, price=Decimal(10 + n))
+        StockLevelFactory(variant=variant, quantity_on_hand=n % 4)
+    # Listed products no search below matches: with every product a match,
+    # reading them all beats any index, and the planner says so.
+    shelves = CategoryFactory(slug="shelves")
+    for n in range(300):
+        VariantFactory(product=ProductFactory(category=shelves, name=f"Pine shelf {n}"))
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(f"ANALYZE {TABLES}")
+    return leaf
 
 
 def captured(client, url, *, table="catalog_product"):

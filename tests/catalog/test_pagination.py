@@ -149,6 +149,7 @@ class TestTamperedCursors:
             ("name", cursor("a\x00b", "1")),
             ("name", cursor("x" * 201, "1")),
             ("relevance", cursor("inf", "1")),
+            ("relevance", cursor("1.0", str(2**63))),  # past bigint
             ("price", quote(base64.b64encode(b"p=1&p=2&r=2").decode())),
             ("price", quote(base64.b64encode(b"p=1&p=2&o=5").decode())),
             ("price", quote(base64.b64encode("p=é".encode("latin-1")).decode())),

@@ -1,6 +1,7 @@
 """Checkout, the app's way against one PL/pgSQL call, under concurrent clients.
 
-    .venv/bin/python -m bench.checkout [--checkouts 640] [--clients 1,4,16] [--write]
+    .venv/bin/python -m bench.checkout [--checkouts 640] [--clients 1,4,16]
+        [--rounds 4] [--write]
     .venv/bin/python -m bench.checkout --profile 300
 
 The app's way is orders/services/checkout.py:checkout, called directly (no
@@ -16,7 +17,9 @@ and the report compares the app without it against the function as well:
 like with like.
 Each cell of the table runs a fixed number of checkouts split over N client
 threads, each thread with its own connection, started together at a barrier
-after one untimed warm-up checkout each. Two scenarios:
+after one untimed warm-up checkout each. A cell and its rival are measured
+in --rounds turns that alternate the two ways (interleaved), so that a slow
+spell of the machine falls on both. Two scenarios:
 
     hot SKU      every client buys the same SKU (one stock row for all)
     spread SKUs  client i buys SKU i (no two clients share a stock row)
@@ -376,6 +379,39 @@ def run_cell(shop: Shop, way: str, scenario: str, clients: int, checkouts: int):
     )
 
 
+def interleaved(shop: Shop, scenario: str, clients: int, args) -> list[Cell]:
+    """Each way's cell, measured in --rounds turns that alternate the ways.
+
+    The machine's speed drifts over seconds here (two cores, shared with
+    the server and the replica): run one way after the other and a slow
+    spell lands on one of them, and the ratio the cell pair exists for
+    moves with it. Alternating app, function, app, function ... puts each
+    spell on both. Each turn has its own warm-up checkout per client.
+    """
+    turns = {way: [] for way in WAYS}
+    per_round = max(clients, args.checkouts // args.rounds)
+    for _ in range(args.rounds):
+        for way in WAYS:
+            turns[way].append(run_cell(shop, way, scenario, clients, per_round))
+    return [merged(parts) for parts in turns.values()]
+
+
+def merged(parts: list[Cell]) -> Cell:
+    """One cell from a way's turns: their checkouts, times and latencies together."""
+    first = parts[0]
+    return Cell(
+        first.way,
+        first.scenario,
+        first.clients,
+        sum(part.checkouts for part in parts),
+        sum(part.seconds for part in parts),
+        [latency for part in parts for latency in part.latencies],
+        sum(part.cpu_seconds for part in parts),
+        gateway_latencies=[g for part in parts for g in part.gateway_latencies],
+        gateway_cpu_seconds=sum(part.gateway_cpu_seconds for part in parts),
+    )
+
+
 def statements_per_checkout(shop: Shop) -> dict[str, list[int]]:
     """Statements each way sends for carts of CART_SIZES lines."""
     counts = {way: [] for way in WAYS}
@@ -573,6 +609,12 @@ def parse_args(argv):
         help="comma-separated numbers of concurrent clients (default 1,4,16)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="turns per cell, the ways alternating (default 4)",
+    )
+    parser.add_argument(
         "--write", action="store_true", help="also update docs/benchmarks.md"
     )
     parser.add_argument(
@@ -584,6 +626,8 @@ def parse_args(argv):
     )
     args = parser.parse_args(argv)
     args.clients = [int(n) for n in args.clients.split(",")]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if min(args.clients) < 1 or args.checkouts < max(args.clients):
         parser.error("every client needs at least one checkout: check the numbers")
     return args
@@ -605,10 +649,10 @@ def main(argv=None) -> int:
         )
         statements = statements_per_checkout(shop)
         cells = [
-            run_cell(shop, way, scenario, clients, args.checkouts)
+            cell
             for scenario in SCENARIOS
             for clients in args.clients
-            for way in WAYS  # app then function, side by side in time
+            for cell in interleaved(shop, scenario, clients, args)
         ]
         server = report.server_facts(connection)
     text = report.render(
@@ -620,6 +664,7 @@ def main(argv=None) -> int:
         command=" ".join(["python -m bench.checkout", *(argv or sys.argv[1:])]),
         checkouts=args.checkouts,
         minutes=(time.monotonic() - started) / 60,
+        rounds=args.rounds,
     )
     text = f"{text}\n\n{like_with_like(cells)}"
     print(text)

@@ -74,7 +74,27 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}"
 
 
-def render(*, cells, statements, cart_sizes, server, load, command, checkouts, minutes):
+def _turns(rounds: int) -> str:
+    if rounds == 1:
+        return "one untimed warm-up per client"
+    return (
+        f"in {rounds} turns that alternate the app and the function, each turn "
+        "with one untimed warm-up per client"
+    )
+
+
+def render(
+    *,
+    cells,
+    statements,
+    cart_sizes,
+    server,
+    load,
+    command,
+    checkouts,
+    minutes,
+    rounds=1,
+):
     by_key = {(c.scenario, c.clients, c.way): c for c in cells}
     rows = [
         "| scenario | clients | checkouts/s app | function | app/function "
@@ -120,7 +140,7 @@ def render(*, cells, statements, cart_sizes, server, load, command, checkouts, m
         f"(synchronous_commit {server['synchronous_commit']}), client threads and "
         f"server on the same machine{load_note}. Command: `{command}`: "
         f"{checkouts} timed checkouts per cell (fewer when the clients do not "
-        f"divide it), one untimed warm-up per client, {minutes:.1f} minutes in all."
+        f"divide it), {_turns(rounds)}, {minutes:.1f} minutes in all."
     )
     return "\n".join([header, "", *rows, "", *statement_rows, "", cpu_note])
 

@@ -90,6 +90,42 @@ def test_the_checkout_benchmark_runs_every_way_and_renders_its_report():
 
 
 @on_the_test_database
+def test_a_cell_pair_is_measured_in_turns_that_alternate_the_ways(monkeypatch):
+    clients, checkouts, rounds = 2, 4, 2
+    per_turn = clients * (checkouts // rounds // clients + 1)
+    shop = bench_checkout.build_shop(customers=per_turn, spread=clients)
+    order = []
+    real = bench_checkout.run_cell
+
+    def run_cell(shop, way, scenario, clients, checkouts):
+        order.append(way)
+        return real(shop, way, scenario, clients, checkouts)
+
+    args = bench_checkout.parse_args(
+        ["--checkouts", str(checkouts), "--clients", str(clients), "--rounds", "2"]
+    )
+    monkeypatch.setattr(bench_checkout, "run_cell", run_cell)
+    cells = bench_checkout.interleaved(shop, "spread SKUs", clients, args)
+
+    assert order == [*bench_checkout.WAYS] * rounds
+    assert [c.way for c in cells] == list(bench_checkout.WAYS)
+    assert [c.checkouts for c in cells] == [checkouts, checkouts]
+    assert [len(c.latencies) for c in cells] == [checkouts, checkouts]
+    text = report.render(
+        cells=cells,
+        statements={way: [13] for way in bench_checkout.WAYS},
+        cart_sizes=[1],
+        server=report.server_facts(connection),
+        load=None,
+        command="pytest",
+        checkouts=checkouts,
+        minutes=0.0,
+        rounds=rounds,
+    )
+    assert "in 2 turns that alternate the app and the function" in text
+
+
+@on_the_test_database
 def test_app_place_refuses_a_checkout_that_places_no_order():
     shop = bench_checkout.build_shop(customers=1, spread=1)
 

@@ -73,28 +73,27 @@ def product_list_sql() -> str:
 
 @snapshot("selector-product-search.sql")
 def product_search_sql() -> str:
-    # "brass lam": the last word is still being typed, so it is a prefix.
-    words = words_starting("lam")
-    with patch.object(selectors, "_catalogue_lexemes", return_value=words):
-        queryset = selectors.product_list(search="brass lam")
-    return queryset_sql(
-        queryset,
-        "catalog.selectors.product_list(search='brass lam'): best matches first, "
-        f"the catalogue's words that start with 'lam' being {words}",
-    )
+    # "brass lam": the last word is still being typed, so it is a prefix,
+    # matched as the catalogue's words that start with it.
+    return ranked_search_sql("brass lam", typed="lam")
 
 
 @snapshot("selector-product-search-one-word.sql")
 def product_search_one_word_sql() -> str:
     # One word, or a prefix only one word of the catalogue starts with: the
     # posting index ranks it.
-    words = words_starting("walnut")
+    return ranked_search_sql("walnut", typed="walnut")
+
+
+def ranked_search_sql(search: str, *, typed: str) -> str:
+    """product_list(search=search), `typed` standing for CATALOGUE_WORDS' own."""
+    words = words_starting(typed)
     with patch.object(selectors, "_catalogue_lexemes", return_value=words):
-        queryset = selectors.product_list(search="walnut")
+        queryset = selectors.product_list(search=search)
     return queryset_sql(
         queryset,
-        "catalog.selectors.product_list(search='walnut'): best matches first, "
-        f"the catalogue's words that start with 'walnut' being {words}",
+        f"catalog.selectors.product_list(search={search!r}): best matches first, "
+        f"the catalogue's words that start with {typed!r} being {words}",
     )
 
 

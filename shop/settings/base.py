@@ -457,6 +457,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.idempotency_key_purge_task",
         "schedule": 3600.0,
     },
+    # The outbox's relay (analytics/relay.py): commits kick it at once
+    # (shop/outbox.py); beat ships what a lost kick, the admin or psql left.
+    "outbox-relay": {
+        "task": "analytics.tasks.outbox_relay_task",
+        "schedule": float(env("OUTBOX_RELAY_INTERVAL", "10")),
+    },
+    "outbox-purge": {
+        "task": "analytics.tasks.outbox_purge_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Payments: the fake gateway (orders/payments.py) ---------------------
@@ -479,9 +489,29 @@ CHECKOUT_RECOVER_ASK_BACKOFF_MAX = float(
 # the key and the same key is a new request.
 IDEMPOTENCY_KEY_RETENTION = float(env("IDEMPOTENCY_KEY_RETENTION", "86400"))
 
-# --- MongoDB: the event log's store (planned; /healthz reports it) -------
+# --- MongoDB: the event log's store (analytics/event_store.py) -------------
+# Empty: no event store; events wait in the outbox and /healthz says so.
 MONGO_URL = env("MONGO_URL", "")
 MONGO_DB = env("MONGO_DB", "shop_events")
+# How long the relay waits to find the server, and then for an answer: the
+# batch's row locks are held meanwhile (analytics/relay.py).
+MONGO_TIMEOUT_MS = int(env("MONGO_TIMEOUT_MS", "2000"))
+MONGO_SOCKET_TIMEOUT_MS = int(env("MONGO_SOCKET_TIMEOUT_MS", "5000"))
+# "majority": acknowledged by most of a replica set's members, so a failover
+# cannot roll back what the relay marked shipped (a lone server: itself).
+MONGO_WRITE_CONCERN = env("MONGO_WRITE_CONCERN", "majority")
+# Raw product views expire from the event log after this (a TTL index).
+EVENT_VIEW_TTL_SECONDS = int(env("EVENT_VIEW_TTL_SECONDS", str(90 * 86400)))
+
+# --- The outbox (shop/models.py, analytics/relay.py) --------------------------
+# Events per relay batch (one transaction, one bulk write), and batches per
+# run; the next run (a kick, or beat) goes on where it stopped.
+OUTBOX_RELAY_BATCH = int(env("OUTBOX_RELAY_BATCH", "500"))
+OUTBOX_RELAY_MAX_BATCHES = int(env("OUTBOX_RELAY_MAX_BATCHES", "20"))
+# Shipped events stay this long in the outbox (7 days), then the purge
+# deletes them, OUTBOX_PURGE_BATCH at a time.
+OUTBOX_RETENTION_SECONDS = float(env("OUTBOX_RETENTION_SECONDS", str(7 * 86400)))
+OUTBOX_PURGE_BATCH = int(env("OUTBOX_PURGE_BATCH", "5000"))
 
 # --- Rate limits (shop/accounts/api/throttling.py) ---------------------------
 # Attempts per window on the auth endpoints, "N/s", "N/min", "N/hour" or

@@ -1,0 +1,149 @@
+"""The outbox relay: pending events from PostgreSQL to the MongoDB event log.
+
+One batch is one transaction, acting as the job `outbox_relay` (the only
+kind of context the outbox lets read it, shop/sql/rls/outbox_v01.sql):
+
+    1. take the oldest pending events, locked (outbox_claim_v01.sql says how
+       two relays share the work without shipping an aggregate out of order)
+    2. write them to MongoDB, each by its event id, and wait for the
+       acknowledgement (analytics/event_store.py: ship)
+    3. mark them shipped, and COMMIT
+
+Nothing is lost: an event is marked shipped only after MongoDB acknowledged
+it, in the transaction that held it, so a failure anywhere before the COMMIT
+(MongoDB down, the worker killed, PostgreSQL gone) leaves it pending for
+the next run. Nothing is doubled: an event that reached MongoDB and was not
+marked (the COMMIT lost) is written again by its _id, which matches the
+document already there and changes nothing. At least once into the store,
+exactly once in it.
+
+The transaction stays open while MongoDB answers, holding the batch's row
+locks; MONGO_TIMEOUT_MS and MONGO_SOCKET_TIMEOUT_MS bound that. Nothing else
+waits for those locks: writers append new rows, and other relays skip them.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from analytics import event_store
+from shop.db_context import job_transaction
+from shop.sql_files import read_sql
+
+log = logging.getLogger(__name__)
+
+RELAY_JOB = "outbox_relay"
+PURGE_JOB = "outbox_purge"
+# The first key of the relay's advisory locks (outbox_claim_v01.sql): a
+# fixed number, so that no other advisory lock of the shop can collide.
+LOCK_SPACE = 21_0001
+COLUMNS = (
+    "id",
+    "event_id",
+    "type",
+    "aggregate_type",
+    "aggregate_id",
+    "sequence",
+    "customer_id",
+    "occurred_at",
+    "payload",
+)
+
+
+@dataclass
+class RelayReport:
+    """What one run of the relay did."""
+
+    shipped: int = 0  # events marked shipped
+    new_documents: int = 0  # of those, the ones MongoDB did not hold yet
+    batches: int = 0
+    error: str | None = None  # why it stopped early; the events stay pending
+    positions: list[int] = field(default_factory=list, repr=False)
+
+
+def relay_batch(*, limit: int | None = None) -> RelayReport:
+    """Ship one batch; the report says how many, or why none."""
+    limit = limit or settings.OUTBOX_RELAY_BATCH
+    report = RelayReport()
+    try:
+        db = event_store.database()
+        with job_transaction(RELAY_JOB):
+            events = _claim(limit)
+            if not events:
+                return report
+            report.new_documents = event_store.ship(events, db)
+            _mark_shipped([event["id"] for event in events])
+    except event_store.EventStoreUnavailable as exc:
+        # The transaction rolled back: the batch is pending, unlocked, and
+        # the next run (beat, a kick) tries it again.
+        report.error = str(exc)
+        return report
+    report.shipped, report.batches = len(events), 1
+    report.positions = [event["id"] for event in events]
+    return report
+
+
+def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
+    """Ship batches until the backlog is empty, a batch fails, or max_batches."""
+    max_batches = max_batches or settings.OUTBOX_RELAY_MAX_BATCHES
+    limit = limit or settings.OUTBOX_RELAY_BATCH
+    total = RelayReport()
+    for _ in range(max_batches):
+        report = relay_batch(limit=limit)
+        total.shipped += report.shipped
+        total.new_documents += report.new_documents
+        total.batches += report.batches
+        total.positions += report.positions
+        if report.error:
+            total.error = report.error
+            log.warning(
+                "outbox relay stopped; events stay pending: %s", report.error
+            )
+            break
+        if report.shipped < limit:
+            break
+    return total
+
+
+def _claim(limit: int) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("analytics/sql/queries/outbox_claim_v01.sql"),
+            {"lock_space": LOCK_SPACE, "limit": limit},
+        )
+        return [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _mark_shipped(ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("analytics/sql/queries/outbox_mark_shipped_v01.sql"),
+            {"ids": ids},
+        )
+
+
+def outbox_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete events shipped longer ago than the retention; return how many.
+
+    The event log keeps them; the outbox only needs them until shipped, and
+    a while after, for whoever debugs a relay. In bounded batches, each its
+    own short transaction, so a large purge never holds many locks long.
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.OUTBOX_RETENTION_SECONDS)
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        with job_transaction(PURGE_JOB), connection.cursor() as cursor:
+            cursor.execute(
+                read_sql("analytics/sql/queries/outbox_purge_v01.sql"),
+                {"cutoff": cutoff, "limit": settings.OUTBOX_PURGE_BATCH},
+            )
+            batch = cursor.rowcount
+        deleted += batch
+        if batch < settings.OUTBOX_PURGE_BATCH:
+            return deleted

@@ -1,0 +1,244 @@
+-- The events of orders, payments, stock and carts, written into the outbox
+-- (shop/models.py) by the database itself, in the transaction of the change:
+-- whatever path made it (the API's checkout, the SQL function
+-- orders_checkout_place, the recovery procedure, the admin, psql), its
+-- events are there when it commits, and gone if it rolls back. All of them
+-- go through shop_outbox_append (shop/sql/functions/outbox_append_v01.sql).
+-- Amounts travel as strings: a JSON number becomes a float in most readers,
+-- and money is never a float. No address, token or encrypted field travels.
+
+-- Orders: deferred row triggers, which run at COMMIT in the order their
+-- changes happened. Deferred because the order's lines are written after
+-- the order itself (checkout's phase 1, the SQL function), and
+-- `order.placed` carries them; and because both of this file's order
+-- triggers must run in one queue, so that an order placed and paid in one
+-- transaction (the SQL function inserts it paid) gets placed before paid.
+CREATE FUNCTION orders_outbox_order_event(p_type text, p_order orders_order)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'type', p_type,
+        'aggregate_type', 'order',
+        'aggregate_id', p_order.id,
+        'customer_id', p_order.customer_id,
+        'payload', jsonb_build_object(
+            'order_id', p_order.id,
+            'status', p_order.status,
+            'total', p_order.total::text
+        ) || CASE WHEN p_type <> 'order.placed' THEN '{}'::jsonb ELSE
+            jsonb_build_object(
+                'subtotal', p_order.subtotal::text,
+                'discount', p_order.discount::text,
+                'coupon_id', p_order.coupon_id,
+                'ship_country', p_order.ship_country,
+                'lines', COALESCE((
+                    SELECT jsonb_agg(jsonb_build_object(
+                               'variant_id', l.variant_id,
+                               'product_id', v.product_id,
+                               'sku', l.sku,
+                               'quantity', l.quantity,
+                               'unit_price', l.unit_price::text)
+                           ORDER BY l.id)
+                    FROM orders_order_line AS l
+                    JOIN catalog_product_variant AS v ON v.id = l.variant_id
+                    WHERE l.order_id = p_order.id), '[]'::jsonb))
+        END)
+$$;
+
+CREATE FUNCTION orders_outbox_order_placed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The SQL function inserts an order already paid: placed, then paid.
+    PERFORM shop_outbox_append(
+        jsonb_build_array(orders_outbox_order_event('order.placed', NEW))
+        || CASE WHEN NEW.status = 'pending' THEN '[]'::jsonb
+                ELSE jsonb_build_array(
+                         orders_outbox_order_event('order.' || NEW.status, NEW))
+           END);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION orders_outbox_order_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM shop_outbox_append(jsonb_build_array(
+        orders_outbox_order_event('order.' || NEW.status, NEW)));
+    RETURN NULL;
+END;
+$$;
+
+CREATE CONSTRAINT TRIGGER orders_outbox_order_placed
+    AFTER INSERT ON orders_order
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_order_placed();
+
+CREATE CONSTRAINT TRIGGER orders_outbox_order_status
+    AFTER UPDATE OF status ON orders_order
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       AND shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_order_status();
+
+-- A refund made is an event of its order: deferred like the order's own, so
+-- that a release and its refund in one transaction keep their order.
+CREATE FUNCTION orders_outbox_refunded() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM shop_outbox_append(jsonb_build_array(jsonb_build_object(
+        'type', 'order.refunded',
+        'aggregate_type', 'order',
+        'aggregate_id', NEW.order_id,
+        'customer_id', (SELECT customer_id FROM orders_order
+                        WHERE id = NEW.order_id),
+        'payload', jsonb_build_object(
+            'order_id', NEW.order_id,
+            'payment_id', NEW.id,
+            'amount', NEW.amount::text))));
+    RETURN NULL;
+END;
+$$;
+
+CREATE CONSTRAINT TRIGGER orders_outbox_refunded_insert
+    AFTER INSERT ON orders_payment
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_refunded();
+
+CREATE CONSTRAINT TRIGGER orders_outbox_refunded_update
+    AFTER UPDATE OF status ON orders_payment
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded'
+                       AND shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_refunded();
+
+-- Stock: one event per row of the stock ledger, which a trigger of its own
+-- writes for every change of a stock level (stock_ledger_v01.sql), so this
+-- sees every change too. Statement-level, like the ledger: one call per
+-- statement, whatever the number of lines.
+CREATE FUNCTION orders_outbox_stock_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_events jsonb;
+BEGIN
+    IF NOT shop_outbox_enabled() THEN
+        RETURN NULL;
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object(
+               'type', 'stock.changed',
+               'aggregate_type', 'stock_level',
+               'aggregate_id', m.stock_level_id,
+               'customer_id', NULL,
+               'payload', jsonb_build_object(
+                   'stock_level_id', m.stock_level_id,
+                   'variant_id', s.variant_id,
+                   'warehouse_id', s.warehouse_id,
+                   'on_hand_delta', m.on_hand_delta,
+                   'reserved_delta', m.reserved_delta,
+                   'on_hand', s.quantity_on_hand,
+                   'reserved', s.reserved,
+                   'reason', m.reason,
+                   'order_id', m.order_id))
+           ORDER BY m.id)
+    INTO v_events
+    FROM new_movements AS m
+    JOIN catalog_stock_level AS s ON s.id = m.stock_level_id;
+    IF v_events IS NOT NULL THEN
+        PERFORM shop_outbox_append(v_events);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER orders_outbox_stock_changed
+    AFTER INSERT ON orders_stock_movement
+    REFERENCING NEW TABLE AS new_movements
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_stock_changed();
+
+-- Carts: a line added, or more of it, is `cart.item_added`; a line removed,
+-- or less of it, `cart.item_removed`, with the quantity that moved. A line
+-- that checkout bought and took out of the cart says which order took it
+-- (app.order_id, which checkout sets). Statement-level: each operation's
+-- trigger states what moved, from the transition tables it has, and one
+-- function turns that into events.
+CREATE FUNCTION orders_outbox_cart_events(p_moved jsonb) RETURNS void
+LANGUAGE sql AS $$
+    SELECT shop_outbox_append(jsonb_agg(jsonb_build_object(
+               'type', CASE WHEN m.quantity > 0 THEN 'cart.item_added'
+                            ELSE 'cart.item_removed' END,
+               'aggregate_type', 'cart',
+               'aggregate_id', m.cart_id,
+               'customer_id', c.customer_id,
+               'payload', jsonb_build_object(
+                   'cart_id', m.cart_id,
+                   'variant_id', m.variant_id,
+                   'product_id', v.product_id,
+                   'quantity', abs(m.quantity),
+                   'order_id', NULLIF(current_setting('app.order_id', true), '')::bigint))
+           ORDER BY m.cart_id, m.variant_id))
+    FROM jsonb_to_recordset(p_moved)
+            AS m (cart_id bigint, variant_id bigint, quantity integer)
+    -- Outer joins: a cart deleted with its lines is gone by now.
+    LEFT JOIN orders_cart AS c ON c.id = m.cart_id
+    LEFT JOIN catalog_product_variant AS v ON v.id = m.variant_id
+    HAVING count(*) > 0
+$$;
+
+CREATE FUNCTION orders_outbox_cart_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF shop_outbox_enabled() THEN
+        PERFORM orders_outbox_cart_events((
+            SELECT jsonb_agg(jsonb_build_object(
+                'cart_id', n.cart_id, 'variant_id', n.variant_id,
+                'quantity', n.quantity))
+            FROM new_items AS n));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION orders_outbox_cart_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF shop_outbox_enabled() THEN
+        PERFORM orders_outbox_cart_events((
+            SELECT jsonb_agg(jsonb_build_object(
+                'cart_id', n.cart_id, 'variant_id', n.variant_id,
+                'quantity', n.quantity - o.quantity))
+            FROM new_items AS n JOIN old_items AS o ON o.id = n.id
+            WHERE n.quantity <> o.quantity));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION orders_outbox_cart_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF shop_outbox_enabled() THEN
+        PERFORM orders_outbox_cart_events((
+            SELECT jsonb_agg(jsonb_build_object(
+                'cart_id', o.cart_id, 'variant_id', o.variant_id,
+                'quantity', -o.quantity))
+            FROM old_items AS o));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER orders_outbox_cart_inserted
+    AFTER INSERT ON orders_cart_item
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_inserted();
+
+CREATE TRIGGER orders_outbox_cart_updated
+    AFTER UPDATE ON orders_cart_item
+    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_updated();
+
+CREATE TRIGGER orders_outbox_cart_deleted
+    AFTER DELETE ON orders_cart_item
+    REFERENCING OLD TABLE AS old_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_deleted();

@@ -1,0 +1,17 @@
+DROP TRIGGER orders_outbox_cart_deleted ON orders_cart_item;
+DROP TRIGGER orders_outbox_cart_updated ON orders_cart_item;
+DROP TRIGGER orders_outbox_cart_inserted ON orders_cart_item;
+DROP FUNCTION orders_outbox_cart_deleted();
+DROP FUNCTION orders_outbox_cart_updated();
+DROP FUNCTION orders_outbox_cart_inserted();
+DROP FUNCTION orders_outbox_cart_events(jsonb);
+DROP TRIGGER orders_outbox_stock_changed ON orders_stock_movement;
+DROP FUNCTION orders_outbox_stock_changed();
+DROP TRIGGER orders_outbox_refunded_update ON orders_payment;
+DROP TRIGGER orders_outbox_refunded_insert ON orders_payment;
+DROP FUNCTION orders_outbox_refunded();
+DROP TRIGGER orders_outbox_order_status ON orders_order;
+DROP TRIGGER orders_outbox_order_placed ON orders_order;
+DROP FUNCTION orders_outbox_order_status();
+DROP FUNCTION orders_outbox_order_placed();
+DROP FUNCTION orders_outbox_order_event(text, orders_order);

@@ -1,0 +1,62 @@
+-- Append events to the outbox, numbering each aggregate's events 1, 2, 3 ...
+-- without gaps (shop/models.py). Every writer calls it: the triggers of
+-- orders/sql/triggers/outbox_v01.sql with the rows of one statement, the
+-- product-view flush with a batch of views. `events` is a JSON array of
+-- objects: type, aggregate_type, aggregate_id, customer_id (or null),
+-- payload, and occurred_at (optional; the transaction's time otherwise).
+--
+-- Set-based, one statement whatever the batch: the aggregates' counters
+-- move by the number of their events in this batch, and each event takes
+-- its place in that range, in the order the array gives. The counter's row
+-- lock (held to COMMIT) serializes two transactions writing events for one
+-- aggregate, so sequence order is commit order: the relay never finds
+-- sequence 5 committed while 4 is not. The rows are taken in one fixed order
+-- (aggregate type, then id), so two batches cannot deadlock on them.
+--
+-- Nothing here for the seed: its COPY as shop_loader loads history, which
+-- is not news, and every trigger returns before calling this
+-- (shop_outbox_enabled()).
+CREATE FUNCTION shop_outbox_append(events jsonb) RETURNS void
+LANGUAGE sql AS $$
+    WITH batch AS (
+        SELECT e.type, e.aggregate_type, e.aggregate_id, e.customer_id,
+               COALESCE(e.occurred_at, now()) AS occurred_at, e.payload, e.ord
+        FROM ROWS FROM (jsonb_to_recordset(events) AS (
+                 type text, aggregate_type text, aggregate_id bigint,
+                 customer_id bigint, occurred_at timestamptz, payload jsonb))
+             WITH ORDINALITY AS e (type, aggregate_type, aggregate_id,
+                                   customer_id, occurred_at, payload, ord)
+    ), per_aggregate AS (
+        SELECT aggregate_type, aggregate_id, count(*) AS events
+        FROM batch
+        GROUP BY aggregate_type, aggregate_id
+    ), counters AS (
+        INSERT INTO shop_outbox_sequence AS s
+            (aggregate_type, aggregate_id, last_sequence)
+        SELECT aggregate_type, aggregate_id, events
+        FROM per_aggregate
+        ORDER BY aggregate_type, aggregate_id
+        ON CONFLICT (aggregate_type, aggregate_id)
+        DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+        RETURNING aggregate_type, aggregate_id, last_sequence
+    )
+    INSERT INTO shop_outbox_event
+        (type, aggregate_type, aggregate_id, sequence, customer_id,
+         occurred_at, payload)
+    SELECT b.type, b.aggregate_type, b.aggregate_id,
+           c.last_sequence - p.events
+               + row_number() OVER (PARTITION BY b.aggregate_type, b.aggregate_id
+                                    ORDER BY b.ord),
+           b.customer_id, b.occurred_at, b.payload
+    FROM batch AS b
+    JOIN per_aggregate AS p USING (aggregate_type, aggregate_id)
+    JOIN counters AS c USING (aggregate_type, aggregate_id)
+    ORDER BY b.ord
+$$;
+
+-- Whether this session's changes are events. The seed's COPY runs as
+-- shop_loader and loads a history that happened before the shop opened;
+-- the outbox carries what happens in the shop.
+CREATE FUNCTION shop_outbox_enabled() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT current_user <> 'shop_loader' $$;

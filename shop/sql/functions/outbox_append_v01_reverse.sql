@@ -1,0 +1,2 @@
+DROP FUNCTION shop_outbox_enabled();
+DROP FUNCTION shop_outbox_append(jsonb);

@@ -1,0 +1,7 @@
+REVOKE UPDATE (shipped_at) ON shop_outbox_event FROM shop_app;
+GRANT UPDATE ON shop_outbox_event TO shop_app;
+GRANT SELECT ON shop_outbox_event, shop_outbox_sequence TO shop_readonly;
+DROP POLICY shop_outbox_event_job ON shop_outbox_event;
+DROP POLICY shop_outbox_event_append ON shop_outbox_event;
+ALTER TABLE shop_outbox_event NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE shop_outbox_event DISABLE ROW LEVEL SECURITY;

@@ -22,6 +22,7 @@ locks; MONGO_TIMEOUT_MS and MONGO_SOCKET_TIMEOUT_MS bound that. Nothing else
 waits for those locks: writers append new rows, and other relays skip them.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -100,9 +101,7 @@ def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
         total.positions += report.positions
         if report.error:
             total.error = report.error
-            log.warning(
-                "outbox relay stopped; events stay pending: %s", report.error
-            )
+            log.warning("outbox relay stopped; events stay pending: %s", report.error)
             break
         if report.shipped < limit:
             break
@@ -115,7 +114,13 @@ def _claim(limit: int) -> list[dict]:
             read_sql("analytics/sql/queries/outbox_claim_v01.sql"),
             {"lock_space": LOCK_SPACE, "limit": limit},
         )
-        return [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        events = [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for event in events:
+        # Django's connection hands jsonb over as text (JSONField decodes it);
+        # the event log stores the object itself.
+        if isinstance(event["payload"], str):
+            event["payload"] = json.loads(event["payload"])
+    return events
 
 
 def _mark_shipped(ids: list[int]) -> None:

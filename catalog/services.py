@@ -13,6 +13,7 @@ from catalog.cache import Change, catalog_changed
 from catalog.models import Category, Product, ProductVariant, StockLevel, Warehouse
 from shop.db_context import set_locals, staff_transaction
 from shop.errors import Conflict, InvalidRequest, NotFound
+from shop.outbox import outbox_kick
 
 SLUG_ATTEMPTS = 5
 
@@ -152,6 +153,7 @@ def stock_set(
             )
     with staff_transaction():
         set_locals({"app.stock_reason": "staff_adjustment"})
+        outbox_kick()  # its stock.changed, shipped after COMMIT
         StockLevel.objects.bulk_create(
             [StockLevel(variant=variant, warehouse=warehouse)], ignore_conflicts=True
         )

@@ -31,6 +31,7 @@ from django.http import JsonResponse
 
 from shop.accounts.authentication import StrictTokenAuthentication
 from shop.cache import CacheUnavailable, redis_ping, redis_version
+from shop.outbox import outbox_backlog
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ def _mongo(*, details):
     if not settings.MONGO_URL:
         return {
             "status": "disabled",
-            "detail": "MONGO_URL is empty: no event store configured",
+            "detail": "MONGO_URL is empty: no event store configured; events "
+            "stay in the outbox",
         }
     try:
         client = mongo_client()
@@ -216,6 +218,22 @@ def _mongo(*, details):
         return _up("mongo", version=client.server_info().get("version"))
     except Exception as exc:
         return _down("mongo", exc)
+
+
+def _outbox():
+    """The events waiting to be shipped to the event log: staff only.
+
+    A backlog that grows while MongoDB is up means the relay is not running
+    (no worker, no beat); while it is down, it is the events kept safe.
+    """
+    try:
+        backlog = outbox_backlog()
+    except Exception as exc:  # the primary went away since its probe
+        return {"status": "unknown", "error": str(exc).splitlines()[0]}
+    return {
+        "pending": backlog.pending,
+        "oldest_pending_at": backlog.oldest.isoformat() if backlog.oldest else None,
+    }
 
 
 def _is_staff(request) -> bool:
@@ -257,6 +275,7 @@ def healthz(request):
     if staff:
         if pool is not None:
             services["postgres"]["pool"] = pool
+        services["mongo"]["outbox"] = _outbox()
     else:
         services = {name: {"status": s["status"]} for name, s in services.items()}
     return JsonResponse({"status": overall, "services": services}, status=status)

@@ -21,8 +21,8 @@ outbox_v01.sql).
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models import Func, Q, TextField
-from django.db.models.lookups import Exact
 from django.db.models.functions import Now
+from django.db.models.lookups import Exact
 
 # Every kind of event the shop writes. A new kind is a migration, as a new
 # column would be: the relay, the event log's validator and the API's
@@ -132,3 +132,6 @@ class OutboxSequence(models.Model):
                 name="shop_outbox_sequence_positive",
             ),
         ]
+
+    def __str__(self):
+        return f"{self.aggregate_type}:{self.aggregate_id} at {self.last_sequence}"

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from shop.db_context import job_transaction
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RELAY_TASK = "analytics.tasks.outbox_relay_task"
 BACKLOG_JOB = "outbox_backlog"
+KICK_EXPIRES = 60
 
 
 def outbox_kick(*, using: str = "default") -> None:
@@ -29,9 +31,12 @@ def outbox_kick(*, using: str = "default") -> None:
     Only a hint: the beat schedule runs the relay every few seconds anyway,
     so a kick that cannot be sent loses nothing. Sent after COMMIT
     (transaction.on_commit): before it, the worker might look before the
-    events are visible, and a rollback would send it for nothing.
+    events are visible, and a rollback would send it for nothing. Without
+    an event store there is nothing to ship to, and no kick is sent: a
+    message per write would pile up on the broker for nothing.
     """
-    transaction.on_commit(_send_kick, using=using)
+    if settings.MONGO_URL:
+        transaction.on_commit(_send_kick, using=using)
 
 
 def _send_kick() -> None:
@@ -39,7 +44,8 @@ def _send_kick() -> None:
 
     try:
         # No retries: with the broker down the request must not wait for it.
-        app.tasks[RELAY_TASK].apply_async(retry=False)
+        # A kick that waited a minute for a worker is stale: beat has run.
+        app.tasks[RELAY_TASK].apply_async(retry=False, expires=KICK_EXPIRES)
     except Exception as exc:  # broker down: beat (or the command) ships later
         log.warning("outbox: could not ask a worker to ship events now: %s", exc)
 
@@ -52,9 +58,10 @@ class Backlog:
 
 def outbox_backlog(*, using: str = "default") -> Backlog:
     """The events not shipped yet; read as a job, the only reader allowed."""
-    with job_transaction(BACKLOG_JOB, using=using), transaction.get_connection(
-        using
-    ).cursor() as cursor:
+    with (
+        job_transaction(BACKLOG_JOB, using=using),
+        transaction.get_connection(using).cursor() as cursor,
+    ):
         cursor.execute(read_sql("shop/sql/queries/outbox_backlog_v01.sql"))
         pending, oldest = cursor.fetchone()
     return Backlog(pending=pending, oldest=oldest)

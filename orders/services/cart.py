@@ -8,6 +8,7 @@ from orders.models import Cart, CartItem
 from orders.services.checkout import MAX_ORDER_TOTAL
 from shop.db_context import customer_transaction
 from shop.errors import Conflict, InvalidRequest, NotFound
+from shop.outbox import outbox_kick
 from shop.sql_files import read_sql
 
 MAX_LINE_QUANTITY = 1000
@@ -70,6 +71,7 @@ def cart_item_add(*, customer_id: int, sku: str, quantity: int) -> CartItem:
     """Add units of a SKU to the customer's cart, incrementing an existing line."""
     variant = _sellable_variant(sku)
     with customer_transaction(customer_id):
+        outbox_kick()  # its cart event, shipped after COMMIT
         cart = _cart_for(customer_id)
         params = {"cart_id": cart.pk, "variant_id": variant.pk, "quantity": quantity}
         try:
@@ -104,6 +106,7 @@ def _own_item(customer_id: int, item_id: int) -> CartItem:
 def cart_item_update(*, customer_id: int, item_id: int, quantity: int) -> CartItem:
     """Set the quantity of one of the customer's cart lines."""
     with customer_transaction(customer_id):
+        outbox_kick()  # its cart event, shipped after COMMIT
         item = _own_item(customer_id, item_id)
         _check_stock(item.variant, quantity)
         _check_amount(item.cart_id, item.variant, quantity)
@@ -115,6 +118,7 @@ def cart_item_update(*, customer_id: int, item_id: int, quantity: int) -> CartIt
 def cart_item_remove(*, customer_id: int, item_id: int) -> None:
     """Remove one of the customer's cart lines."""
     with customer_transaction(customer_id):
+        outbox_kick()  # its cart event, shipped after COMMIT
         deleted, _ = CartItem.objects.filter(
             pk=item_id, cart__customer_id=customer_id
         ).delete()

@@ -72,6 +72,7 @@ from shop.errors import (
     error_status_and_body,
     success_status,
 )
+from shop.outbox import outbox_kick
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
@@ -442,6 +443,8 @@ def _settle(customer_id, key_id, placed: _Placed, outcome: ChargeOutcome) -> _Se
     with customer_transaction(
         customer_id, lock_timeout=SETTLE_LOCK_TIMEOUT, in_first_statement=True
     ) as context:
+        # Ships phase 1's events too: placed, reserved, then paid or failed.
+        outbox_kick()
         # The order, then its stock rows, in one statement: phase 3's locks.
         order, levels = locks.order_and_stock_lock(
             order_id=placed.order.pk,

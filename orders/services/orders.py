@@ -22,6 +22,7 @@ from orders.services.stock import restock_lines
 from shop.db_context import customer_transaction, job_transaction
 from shop.db_retry import BUSY_SQLSTATES, retry_on_conflict, sqlstate
 from shop.errors import Conflict, NotFound
+from shop.outbox import outbox_kick
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def order_cancel(*, customer_id: int, order_id: int) -> Order:
 
     def cancel() -> Order:
         with customer_transaction(customer_id):
+            outbox_kick()  # cancelled (and refunded): shipped after COMMIT
             order = locks.order_lock(order_id=order_id)
             if order is None or order.customer_id != customer_id:
                 raise NotFound("This order does not exist.")
@@ -163,6 +165,9 @@ def checkout_recover(
             step(report, *args)
         except Exception as exc:
             _failed(report, name, exc)
+    # Outside any transaction now: the kick goes at once, for what the
+    # steps committed (releases, sales, refunds).
+    outbox_kick()
     return report
 
 

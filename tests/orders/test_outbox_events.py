@@ -167,7 +167,8 @@ def test_a_change_made_in_sql_by_staff_writes_its_event_and_a_refund_too():
         # The admin, or psql: no service of the shop runs.
         cursor.execute(
             "UPDATE orders_order SET status = 'cancelled', cancelled_at = now()"
-            " WHERE id = %s", [order.pk]
+            " WHERE id = %s",
+            [order.pk],
         )
         cursor.execute(
             "INSERT INTO orders_payment (order_id, amount, status, gateway_reference,"
@@ -239,16 +240,21 @@ def test_only_a_job_reads_the_outbox():
     assert not OutboxEvent.objects.exists()
     params = connections["default"].get_connection_params()
     params.update(user="shop_readonly", password="shop_readonly")
-    with psycopg.connect(**params) as readonly:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            readonly.execute("SELECT count(*) FROM shop_outbox_event")
+    with (
+        psycopg.connect(**params) as readonly,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        readonly.execute("SELECT count(*) FROM shop_outbox_event")
 
 
 def test_the_app_cannot_rewrite_an_event():
     StockLevelFactory(quantity_on_hand=5)
-    with pytest.raises(Exception) as caught, job_transaction("test"):
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE shop_outbox_event SET payload = '{}'")
+    with (
+        pytest.raises(Exception) as caught,
+        job_transaction("test"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE shop_outbox_event SET payload = '{}'")
     assert "permission denied" in str(caught.value)
 
 

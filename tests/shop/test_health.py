@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from shop import health
 from tests.accounts.factories import CustomerFactory, UserFactory
+from tests.catalog.factories import StockLevelFactory
 from tests.dbs import ALL_DATABASES
 from tests.shop.every_operation import server_errors, valid_inputs, walk
 
@@ -362,3 +363,18 @@ def test_a_service_down_is_logged_once_a_minute_not_per_probe(
     health._logged_at["mongo"] -= health.LOG_EVERY
     client.get("/healthz")
     assert caplog.text.count(said) == 2
+
+
+def test_staff_see_the_outbox_backlog_and_others_do_not(client, staff_token, settings):
+    settings.MONGO_URL = ""
+    StockLevelFactory(quantity_on_hand=5)  # one stock.changed, pending
+
+    staff = client.get("/healthz", HTTP_AUTHORIZATION=staff_token).json()
+    anonymous = client.get("/healthz").json()
+
+    mongo = staff["services"]["mongo"]
+    assert mongo["status"] == "disabled"
+    assert "events stay in the outbox" in mongo["detail"]
+    assert mongo["outbox"]["pending"] == 1
+    assert mongo["outbox"]["oldest_pending_at"]
+    assert anonymous["services"]["mongo"] == {"status": "disabled"}

@@ -47,3 +47,17 @@ def session_as_staff(using: str = "default"):
     finally:
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT set_config('app.is_staff', '', false)")
+
+
+def outbox_clear() -> None:
+    """Delete every outbox event and counter, committed, as the owner.
+
+    For the outbox's tests, which read "every event": a module that commits
+    rows of its own (tests/catalog/test_indexes.py) leaves their events
+    behind, since the flush after a transactional test comes only after it.
+    """
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT set_config('app.job', 'tests', false)")
+        cursor.execute("DELETE FROM shop_outbox_event")
+        cursor.execute("DELETE FROM shop_outbox_sequence")
+        cursor.execute("SELECT set_config('app.job', '', false)")

@@ -13,6 +13,7 @@ import pymongo
 import pytest
 
 from analytics import event_store
+from tests.dbs import outbox_clear
 
 MOCK_URL = event_store.MOCK_SCHEME
 
@@ -50,3 +51,9 @@ def store(request, settings):
     yield db
     client.drop_database(settings.MONGO_DB)
     event_store.forget_clients()
+
+
+@pytest.fixture(autouse=True)
+def empty_outbox(transactional_db):
+    """Every test here reads "all pending events": start from none."""
+    outbox_clear()

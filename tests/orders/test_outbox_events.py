@@ -20,13 +20,20 @@ from shop.models import OutboxEvent
 from shop.outbox import outbox_backlog
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import StockLevelFactory
-from tests.dbs import ALL_DATABASES, as_staff
+from tests.dbs import ALL_DATABASES, as_staff, outbox_clear
 from tests.orders.conftest import checkout, client_for
 from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
 from tests.orders.test_checkout_function import place
 from tests.orders.test_plpgsql import interrupted_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+
+@pytest.fixture(autouse=True)
+def empty_outbox(transactional_db):
+    """The tests read "every event": start from none."""
+    outbox_clear()
+
 
 # Every key a payload may hold: ids, amounts, counts, statuses. No address,
 # e-mail, token or encrypted field may ever appear among them.

@@ -44,6 +44,7 @@ seed: migrate
 
 run: migrate
 	$(PY) manage.py seed --scale $(SCALE) --if-empty
+	@[ -z "$$MONGO_URL" ] || $(PY) manage.py event_store_setup
 	@bash scripts/services.sh workers
 	@mkdir -p var/run
 	@echo "serving http://$(HOST):$(PORT)/api/v1/  (Swagger UI: /api/docs/, ReDoc: /api/redoc/, admin: /admin/)"

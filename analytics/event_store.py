@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import pymongo
 from django.conf import settings
 from pymongo import UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError, WriteError
 
 from shop.models import EVENT_TYPES
 
@@ -40,6 +40,20 @@ BUSINESS_TYPES = [t for t in EVENT_TYPES if t != VIEW_TYPE]
 
 class EventStoreUnavailable(Exception):
     """No event store is configured, or the one configured does not answer."""
+
+
+class EventRefused(Exception):
+    """MongoDB refused one event for good: retrying it would fail again."""
+
+    def __init__(self, event_id: str, reason: str):
+        super().__init__(f"MongoDB refused event {event_id}: {reason}")
+        self.event_id, self.reason = event_id, reason
+
+
+# A document the validator rejects (121), or another document already in
+# this event's place in its aggregate (11000; a second write of the same
+# event matches its _id instead, and is no error).
+REFUSAL_CODES = {121, 11000}
 
 
 _clients: dict[str, pymongo.MongoClient] = {}
@@ -256,25 +270,37 @@ def ship(events: Iterable[dict], db=None) -> int:
     left as it is, so a second delivery is never a second document. Ordered
     writes, so that one aggregate's events land in sequence order, and the
     first failure stops the rest: the caller's transaction then rolls back,
-    and every event of the batch stays pending. Raises EventStoreUnavailable
-    for any failure to write.
+    and every event of the batch stays pending. Raises EventRefused when
+    MongoDB refused one event for good (REFUSAL_CODES), and
+    EventStoreUnavailable for any other failure to write.
     """
     db = database() if db is None else db
     batches: dict[str, list] = {EVENTS: [], VIEWS: []}
+    ids: dict[str, list[str]] = {EVENTS: [], VIEWS: []}
     for event in events:
         collection, doc = document(event)
         _id = doc.pop("_id")
+        ids[collection].append(_id)
         batches[collection].append(
             UpdateOne({"_id": _id}, {"$setOnInsert": doc}, upsert=True)
         )
     new = 0
     try:
         for collection, writes in batches.items():
-            if writes and _is_mock(db):
-                new += _ship_one_by_one(db[collection], writes)
-            elif writes:
-                result = db[collection].bulk_write(writes, ordered=True)
-                new += result.upserted_count
+            if not writes:
+                continue
+            try:
+                if _is_mock(db):
+                    new += _ship_one_by_one(db[collection], writes)
+                else:
+                    result = db[collection].bulk_write(writes, ordered=True)
+                    new += result.upserted_count
+            except BulkWriteError as exc:
+                first = exc.details["writeErrors"][0]
+                _refuse_or_raise(ids[collection][first["index"]], first, exc)
+            except WriteError as exc:  # mongomock's, one write at a time
+                event_id = ids[collection][getattr(exc, "index", 0)]
+                _refuse_or_raise(event_id, {"code": exc.code, "errmsg": str(exc)}, exc)
     except PyMongoError as exc:
         raise EventStoreUnavailable(
             f"MongoDB refused or did not answer: {exc}"
@@ -282,14 +308,23 @@ def ship(events: Iterable[dict], db=None) -> int:
     return new
 
 
+def _refuse_or_raise(event_id: str, error: dict, exc: Exception):
+    if error.get("code") in REFUSAL_CODES:
+        raise EventRefused(event_id, error.get("errmsg", "")) from exc
+    raise exc
+
+
 def _ship_one_by_one(collection, writes) -> int:
     # mongomock 4.3 cannot take pymongo 4.20's UpdateOne in a bulk_write (it
     # passes an argument mongomock does not know): the same upserts, in the
-    # same order, one call each.
+    # same order, one call each. A failure says which, as bulk_write's does.
     new = 0
-    for write in writes:
-        spec = write._doc
-        result = collection.update_one(write._filter, spec, upsert=True)
+    for index, write in enumerate(writes):
+        try:
+            result = collection.update_one(write._filter, write._doc, upsert=True)
+        except WriteError as exc:
+            exc.index = index
+            raise
         new += result.upserted_id is not None
     return new
 

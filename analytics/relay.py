@@ -60,6 +60,7 @@ class RelayReport:
     """What one run of the relay did."""
 
     shipped: int = 0  # events marked shipped
+    refused: int = 0  # events MongoDB refused for good, set aside
     new_documents: int = 0  # of those, the ones MongoDB did not hold yet
     batches: int = 0
     error: str | None = None  # why it stopped early; the events stay pending
@@ -78,6 +79,14 @@ def relay_batch(*, limit: int | None = None) -> RelayReport:
                 return report
             report.new_documents = event_store.ship(events, db)
             _mark_shipped([event["id"] for event in events])
+    except event_store.EventRefused as exc:
+        # The batch rolled back, this event included. Set it aside in a
+        # transaction of its own, so that the next batch ships the rest
+        # (the ones MongoDB already took match their _id, and stay as they
+        # are) instead of failing on it forever.
+        _mark_refused(exc)
+        report.refused = 1
+        return report
     except event_store.EventStoreUnavailable as exc:
         # The transaction rolled back: the batch is pending, unlocked, and
         # the next run (beat, a kick) tries it again.
@@ -96,6 +105,7 @@ def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
     for _ in range(max_batches):
         report = relay_batch(limit=limit)
         total.shipped += report.shipped
+        total.refused += report.refused
         total.new_documents += report.new_documents
         total.batches += report.batches
         total.positions += report.positions
@@ -103,7 +113,7 @@ def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
             total.error = report.error
             log.warning("outbox relay stopped; events stay pending: %s", report.error)
             break
-        if report.shipped < limit:
+        if report.shipped < limit and not report.refused:
             break
     return total
 
@@ -128,6 +138,20 @@ def _mark_shipped(ids: list[int]) -> None:
         cursor.execute(
             read_sql("analytics/sql/queries/outbox_mark_shipped_v01.sql"),
             {"ids": ids},
+        )
+
+
+def _mark_refused(refused: event_store.EventRefused) -> None:
+    log.error(
+        "outbox relay: %s. The event is set aside (shop_outbox_event.refused_at) "
+        "and the events after it ship; look at it, fix the cause, and clear "
+        "refused_at to ship it again.",
+        refused,
+    )
+    with job_transaction(RELAY_JOB), connection.cursor() as cursor:
+        cursor.execute(
+            read_sql("analytics/sql/queries/outbox_mark_refused_v01.sql"),
+            {"event_id": refused.event_id, "refusal": refused.reason[:2000]},
         )
 
 

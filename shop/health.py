@@ -233,6 +233,8 @@ def _outbox():
     return {
         "pending": backlog.pending,
         "oldest_pending_at": backlog.oldest.isoformat() if backlog.oldest else None,
+        # Refused by MongoDB for good: each needs a person (the relay's log).
+        "refused": backlog.refused,
     }
 
 

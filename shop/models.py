@@ -6,8 +6,7 @@ order is paid without its `order.paid`, and no event tells of a change that
 rolled back. The order, payment, stock-ledger and cart triggers write them
 (orders/sql/triggers/outbox_v01.sql), so every path that changes those rows
 (the API, checkout's SQL function, the recovery procedure, the admin, psql)
-writes its events; the product-view buffer flushes its views in batches
-(analytics/views_buffer.py). All of them go through one SQL function,
+writes its events. All of them go through one SQL function,
 shop_outbox_append (shop/sql/functions/outbox_append_v01.sql), which numbers
 each aggregate's events. The relay (analytics/relay.py) ships pending rows
 to the MongoDB event log and marks them shipped; a purge deletes shipped
@@ -63,9 +62,16 @@ class OutboxEvent(models.Model):
     customer_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField(db_default=Now())
     # Ids, amounts, quantities, statuses: never an address, a token or an
-    # encrypted field (tests/shop/test_outbox.py reads every payload's keys).
+    # encrypted field (tests/orders/test_outbox_events.py reads every
+    # payload's keys).
     payload = models.JSONField()
     shipped_at = models.DateTimeField(null=True, blank=True)
+    # MongoDB refused this event for good (its validator, or another event
+    # already in its aggregate's place): set aside, with MongoDB's reason,
+    # so that the events after it still ship. Someone must look: /healthz
+    # counts these for staff, and the relay logs each as an error.
+    refused_at = models.DateTimeField(null=True, blank=True)
+    refusal = models.TextField(blank=True, db_default="")
 
     class Meta:
         db_table = "shop_outbox_event"
@@ -88,6 +94,10 @@ class OutboxEvent(models.Model):
                 condition=Q(sequence__gt=0), name="shop_outbox_event_sequence_positive"
             ),
             models.CheckConstraint(
+                condition=Q(shipped_at__isnull=True) | Q(refused_at__isnull=True),
+                name="shop_outbox_event_shipped_or_refused",
+            ),
+            models.CheckConstraint(
                 condition=Exact(
                     Func("payload", function="jsonb_typeof", output_field=TextField()),
                     "object",
@@ -101,7 +111,7 @@ class OutboxEvent(models.Model):
             # small however much has shipped.
             models.Index(
                 fields=["id"],
-                condition=Q(shipped_at__isnull=True),
+                condition=Q(shipped_at__isnull=True, refused_at__isnull=True),
                 name="shop_outbox_pending_idx",
             ),
             # The purge deletes the oldest shipped events.

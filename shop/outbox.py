@@ -39,13 +39,21 @@ def outbox_kick(*, using: str = "default") -> None:
         transaction.on_commit(_send_kick, using=using)
 
 
+
 def _send_kick() -> None:
     from shop.celery import app  # the app is configured by Django's settings
 
+    if app.conf.task_always_eager:
+        # No broker (REDIS_URL empty): an eager task would run the relay
+        # inside this request, waiting on MongoDB. `manage.py outbox_relay`
+        # ships instead (docs/chapters/21-hybrid-architectures.md).
+        return
     try:
-        # No retries: with the broker down the request must not wait for it.
-        # A kick that waited a minute for a worker is stale: beat has run.
-        app.tasks[RELAY_TASK].apply_async(retry=False, expires=KICK_EXPIRES)
+        # By name: the web process never imports analytics' tasks (Celery
+        # registers them in workers only). No retries: with the broker down
+        # the request must not wait for it. A kick that waited a minute for
+        # a worker is stale: beat has run since.
+        app.send_task(RELAY_TASK, retry=False, expires=KICK_EXPIRES)
     except Exception as exc:  # broker down: beat (or the command) ships later
         log.warning("outbox: could not ask a worker to ship events now: %s", exc)
 
@@ -54,6 +62,7 @@ def _send_kick() -> None:
 class Backlog:
     pending: int
     oldest: datetime | None
+    refused: int = 0
 
 
 def outbox_backlog(*, using: str = "default") -> Backlog:
@@ -63,5 +72,5 @@ def outbox_backlog(*, using: str = "default") -> Backlog:
         transaction.get_connection(using).cursor() as cursor,
     ):
         cursor.execute(read_sql("shop/sql/queries/outbox_backlog_v01.sql"))
-        pending, oldest = cursor.fetchone()
-    return Backlog(pending=pending, oldest=oldest)
+        pending, oldest, refused = cursor.fetchone()
+    return Backlog(pending=pending, oldest=oldest, refused=refused)

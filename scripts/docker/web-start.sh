@@ -1,11 +1,17 @@
 #!/bin/sh
 # Command of the `web` service in docker-compose.yml, run in /app.
 # The same steps as `make run`: bring the schema up to date as shop_owner (the
-# only role allowed to migrate), seed demo data if the shop is empty, serve.
+# only role allowed to migrate), seed demo data if the shop is empty, set up
+# the event log in MongoDB, serve.
 set -eu
 
 python manage.py migrate --database owner --noinput
 python manage.py seed --scale small --if-empty
+# The event log's collections, validators and indexes (idempotent): the
+# relay's first write then lands in a collection that checks its shape.
+# Not fatal: with MongoDB down the shop still sells, and events wait in the
+# outbox; run it again once MongoDB is up.
+python manage.py event_store_setup || echo "event_store_setup failed: events stay in the outbox until MongoDB is set up"
 
 # No autoreloader: the code is baked into the image, nothing changes under it.
 exec python manage.py runserver 0.0.0.0:8000 --noreload

@@ -42,10 +42,14 @@ def truncate_seeded_tables(using: str = "owner") -> None:
     what the phase wrote outside these tables about their rows: a phase
     knows its own, this module names no app's tables.
     """
+    # The outbox goes too: its events and counters describe the rows being
+    # emptied, and ids restart, so a new order 1 must not continue the old
+    # one's history. (A MongoDB event log keeps the old events: drop its
+    # database as well for a clean start.)
+    tables = [model._meta.db_table for model in seeded_models()]
+    tables += ["shop_outbox_event", "shop_outbox_sequence"]
     statement = sql.SQL("TRUNCATE {tables} RESTART IDENTITY CASCADE").format(
-        tables=sql.SQL(", ").join(
-            sql.Identifier(model._meta.db_table) for model in seeded_models()
-        )
+        tables=sql.SQL(", ").join(sql.Identifier(table) for table in tables)
     )
     try:
         with transaction.atomic(using=using), connections[using].cursor() as cursor:

@@ -208,3 +208,32 @@ def test_the_server_refuses_a_document_of_the_wrong_shape(store):
     with pytest.raises(Exception) as caught:
         store[event_store.EVENTS].insert_one({"_id": "x", "type": "nonsense"})
     assert "validation" in str(caught.value).lower()
+
+
+def test_an_event_mongodb_refuses_is_set_aside_and_the_rest_ship(store):
+    first, second = stock_events(levels=2, changes=1)
+    refused = outbox()[0]
+    # Another document already holds the first event's place in its
+    # aggregate's history (as after a restore of PostgreSQL to an earlier
+    # point, which hands out the same numbers again).
+    store[event_store.EVENTS].insert_one(
+        {
+            "_id": "00000000-0000-0000-0000-000000000000",
+            "type": "stock.changed",
+            "aggregate": {"type": "stock_level", "id": refused["aggregate_id"]},
+            "sequence": refused["sequence"],
+            "occurred_at": timezone.now(),
+            "payload": {},
+        }
+    )
+
+    report = relay_pending()
+
+    assert (report.shipped, report.refused, report.error) == (3, 1, None)
+    rows = {row["id"]: row for row in outbox()}
+    assert rows[refused["id"]]["refused_at"] is not None
+    assert rows[refused["id"]]["shipped_at"] is None
+    assert "duplicate" in rows[refused["id"]]["refusal"].lower()
+    backlog = outbox_backlog()
+    assert (backlog.pending, backlog.refused) == (0, 1)
+    assert {first, second} >= {row["aggregate_id"] for row in rows.values()}

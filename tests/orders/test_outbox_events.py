@@ -22,7 +22,12 @@ from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import StockLevelFactory
 from tests.dbs import ALL_DATABASES, as_staff, outbox_clear
 from tests.orders.conftest import checkout, client_for
-from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
+from tests.orders.factories import (
+    CartFactory,
+    CartItemFactory,
+    CouponFactory,
+    OrderFactory,
+)
 from tests.orders.test_checkout_function import place
 from tests.orders.test_plpgsql import interrupted_checkout
 
@@ -38,8 +43,8 @@ def empty_outbox(transactional_db):
 # Every key a payload may hold: ids, amounts, counts, statuses. No address,
 # e-mail, token or encrypted field may ever appear among them.
 ALLOWED_KEYS = {
-    "order_id", "status", "total", "subtotal", "discount", "coupon_id",
-    "ship_country", "lines", "payment_id", "amount", "stock_level_id",
+    "order_id", "status", "total", "subtotal", "discount", "coupon_id", "lines",
+    "payment_id", "amount", "stock_level_id",
     "variant_id", "warehouse_id", "on_hand_delta", "reserved_delta", "on_hand",
     "reserved", "reason", "cart_id", "product_id", "quantity", "session",
 }  # fmt: skip
@@ -124,6 +129,29 @@ def test_the_api_checkout_writes_placed_paid_stock_and_cart_events(gateway):
     assert {r["customer_id"] for r in cart_events} == {customer.pk}
     assert_sequences_gapless(rows)
     assert_no_private_fields(rows)
+
+
+def test_placed_carries_the_total_after_the_coupon(gateway):
+    CouponFactory(code="HALF", percent_off=50)
+    customer = CustomerFactory()
+    level = StockLevelFactory(quantity_on_hand=5)
+    shopper = client_for(customer)
+    shopper.post(
+        "/api/v1/cart/items/", {"sku": level.variant.sku, "quantity": 2}, format="json"
+    )
+
+    response = checkout(shopper, coupon="HALF")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["total"] == "19.99", response.json()
+    placed = events(type="order.placed")[0]["payload"]
+    assert (placed["subtotal"], placed["discount"], placed["total"]) == (
+        "39.98",
+        "19.99",
+        "19.99",
+    )
+    assert placed["coupon_id"] is not None
+    assert placed["status"] == "pending"
 
 
 def test_the_sql_function_writes_the_same_events():
@@ -252,6 +280,26 @@ def test_only_a_job_reads_the_outbox():
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         readonly.execute("SELECT count(*) FROM shop_outbox_event")
+
+
+def test_the_app_cannot_insert_an_event_or_move_a_counter():
+    with (
+        pytest.raises(Exception) as insert,
+        job_transaction("test"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO shop_outbox_event (type, aggregate_type, aggregate_id,"
+            " sequence, payload) VALUES ('stock.changed', 'stock_level', 1, 1, '{}')"
+        )
+    with (
+        pytest.raises(Exception) as counter,
+        job_transaction("test"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE shop_outbox_sequence SET last_sequence = 1")
+    assert "permission denied" in str(insert.value)
+    assert "permission denied" in str(counter.value)
 
 
 def test_the_app_cannot_rewrite_an_event():

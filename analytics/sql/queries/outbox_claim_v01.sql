@@ -20,7 +20,7 @@
 SELECT id, event_id, type, aggregate_type, aggregate_id, sequence,
        customer_id, occurred_at, payload
 FROM shop_outbox_event
-WHERE shipped_at IS NULL
+WHERE shipped_at IS NULL AND refused_at IS NULL
   AND pg_try_advisory_xact_lock(
           %(lock_space)s, hashtext(aggregate_type || ':' || aggregate_id))
 ORDER BY id

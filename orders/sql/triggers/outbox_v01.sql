@@ -30,7 +30,6 @@ LANGUAGE sql STABLE AS $$
                 'subtotal', p_order.subtotal::text,
                 'discount', p_order.discount::text,
                 'coupon_id', p_order.coupon_id,
-                'ship_country', p_order.ship_country,
                 'lines', COALESCE((
                     SELECT jsonb_agg(jsonb_build_object(
                                'variant_id', l.variant_id,
@@ -47,13 +46,24 @@ $$;
 
 CREATE FUNCTION orders_outbox_order_placed() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_placed orders_order;
 BEGIN
+    -- NEW is the row as it was inserted; checkout then applies the coupon to
+    -- it in the same transaction (discount, total). The order as placed is
+    -- the row as it stands now, in the status it was inserted with (later
+    -- changes of status are events of their own, queued after this one).
+    SELECT * INTO v_placed FROM orders_order WHERE id = NEW.id;
+    IF NOT FOUND THEN  -- deleted since, or hidden from this context
+        v_placed := NEW;
+    END IF;
+    v_placed.status := NEW.status;
     -- The SQL function inserts an order already paid: placed, then paid.
     PERFORM shop_outbox_append(
-        jsonb_build_array(orders_outbox_order_event('order.placed', NEW))
+        jsonb_build_array(orders_outbox_order_event('order.placed', v_placed))
         || CASE WHEN NEW.status = 'pending' THEN '[]'::jsonb
                 ELSE jsonb_build_array(
-                         orders_outbox_order_event('order.' || NEW.status, NEW))
+                         orders_outbox_order_event('order.' || NEW.status, v_placed))
            END);
     RETURN NULL;
 END;

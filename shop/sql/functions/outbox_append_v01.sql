@@ -16,8 +16,15 @@
 -- Nothing here for the seed: its COPY as shop_loader loads history, which
 -- is not news, and every trigger returns before calling this
 -- (shop_outbox_enabled()).
+--
+-- SECURITY DEFINER: it runs as its owner, shop_owner, so shop_app needs no
+-- right on the two tables to append (shop/sql/rls/outbox_v01.sql revokes
+-- them): a stray INSERT of the app cannot forge an event or take an
+-- aggregate's next number, and only this function moves the counters. Its
+-- search_path is pinned, as a definer's must be, so that no object of the
+-- caller's choosing stands in for a table or function it names.
 CREATE FUNCTION shop_outbox_append(events jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     WITH batch AS (
         SELECT e.type, e.aggregate_type, e.aggregate_id, e.customer_id,
                COALESCE(e.occurred_at, now()) AS occurred_at, e.payload, e.ord
@@ -53,6 +60,9 @@ LANGUAGE sql AS $$
     JOIN counters AS c USING (aggregate_type, aggregate_id)
     ORDER BY b.ord
 $$;
+
+REVOKE EXECUTE ON FUNCTION shop_outbox_append(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shop_outbox_append(jsonb) TO shop_app;
 
 -- Whether this session's changes are events. The seed's COPY runs as
 -- shop_loader and loads a history that happened before the shop opened;

@@ -1,6 +1,6 @@
--- Who may touch the outbox (shop/models.py). Any context appends: a
--- customer's checkout, staff in the admin, a job; that is how an event is
--- written in the transaction of its change. Only a job context reads,
+-- Who may touch the outbox (shop/models.py). Any context appends, through
+-- shop_outbox_append: a customer's checkout, staff in the admin, a job;
+-- that is how an event is written in the transaction of its change. Only a job context reads,
 -- marks shipped or deletes: the relay, the purge, the backlog count. A
 -- customer's request sees no event, not even its own: events carry other
 -- customers' ids and amounts, and nothing in a request needs to read them.
@@ -14,11 +14,13 @@ CREATE POLICY shop_outbox_event_append ON shop_outbox_event
 CREATE POLICY shop_outbox_event_job ON shop_outbox_event
     USING ((SELECT shop_ctx_is_job()));
 
--- The counters hold aggregate ids and counts, nothing of a customer's; any
--- writer moves them (ON CONFLICT DO UPDATE also needs SELECT).
--- Reports have no use for either table.
+-- Events are appended by shop_outbox_append alone, which runs as the owner
+-- (shop/sql/functions/outbox_append_v01.sql): the app may not insert one
+-- itself, nor touch the counters. Reports have no use for either table.
+REVOKE INSERT ON shop_outbox_event FROM shop_app;
+REVOKE ALL ON shop_outbox_sequence FROM shop_app;
 REVOKE SELECT ON shop_outbox_event, shop_outbox_sequence FROM shop_readonly;
--- The relay marks rows shipped and the purge deletes them; nothing rewrites
--- an event's content.
+-- The relay marks rows shipped (or refused, with MongoDB's reason) and the
+-- purge deletes them; nothing rewrites an event's content.
 REVOKE UPDATE ON shop_outbox_event FROM shop_app;
-GRANT UPDATE (shipped_at) ON shop_outbox_event TO shop_app;
+GRANT UPDATE (shipped_at, refused_at, refusal) ON shop_outbox_event TO shop_app;

@@ -303,9 +303,15 @@ def ship(events: Iterable[dict], db=None) -> int:
                 _refuse_or_raise(event_id, {"code": exc.code, "errmsg": str(exc)}, exc)
     except PyMongoError as exc:
         raise EventStoreUnavailable(
-            f"MongoDB refused or did not answer: {exc}"
+            f"MongoDB refused or did not answer: {_short(exc)}"
         ) from exc
     return new
+
+
+def _short(exc: Exception) -> str:
+    """pymongo's message without the topology it appends: one readable line."""
+    text = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+    return text[:300]
 
 
 def _refuse_or_raise(event_id: str, error: dict, exc: Exception):
@@ -335,4 +341,4 @@ def ping(db=None) -> None:
     try:
         db.command("ping")
     except PyMongoError as exc:
-        raise EventStoreUnavailable(f"MongoDB does not answer: {exc}") from exc
+        raise EventStoreUnavailable(f"MongoDB does not answer: {_short(exc)}") from exc

@@ -67,14 +67,18 @@ class RelayReport:
     positions: list[int] = field(default_factory=list, repr=False)
 
 
-def relay_batch(*, limit: int | None = None) -> RelayReport:
-    """Ship one batch; the report says how many, or why none."""
+def relay_batch(*, limit: int | None = None, only=None) -> RelayReport:
+    """Ship one batch; the report says how many, or why none.
+
+    `only`: ship these aggregates' events alone ("stock_level:42"), for the
+    lab; None, every aggregate's.
+    """
     limit = limit or settings.OUTBOX_RELAY_BATCH
     report = RelayReport()
     try:
         db = event_store.database()
         with job_transaction(RELAY_JOB):
-            events = _claim(limit)
+            events = _claim(limit, only)
             if not events:
                 return report
             report.new_documents = event_store.ship(events, db)
@@ -97,13 +101,15 @@ def relay_batch(*, limit: int | None = None) -> RelayReport:
     return report
 
 
-def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
+def relay_pending(
+    *, max_batches: int | None = None, limit: int | None = None, only=None
+):
     """Ship batches until the backlog is empty, a batch fails, or max_batches."""
     max_batches = max_batches or settings.OUTBOX_RELAY_MAX_BATCHES
     limit = limit or settings.OUTBOX_RELAY_BATCH
     total = RelayReport()
     for _ in range(max_batches):
-        report = relay_batch(limit=limit)
+        report = relay_batch(limit=limit, only=only)
         total.shipped += report.shipped
         total.refused += report.refused
         total.new_documents += report.new_documents
@@ -118,11 +124,11 @@ def relay_pending(*, max_batches: int | None = None, limit: int | None = None):
     return total
 
 
-def _claim(limit: int) -> list[dict]:
+def _claim(limit: int, only=None) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(
             read_sql("analytics/sql/queries/outbox_claim_v01.sql"),
-            {"lock_space": LOCK_SPACE, "limit": limit},
+            {"lock_space": LOCK_SPACE, "limit": limit, "only": only},
         )
         events = [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
     for event in events:

@@ -125,7 +125,7 @@ def test_an_aggregate_another_relay_holds_is_left_to_it(store):
         relay_a.execute("SELECT set_config('app.job', %s, true)", [RELAY_JOB])
         taken = relay_a.execute(
             read_sql("analytics/sql/queries/outbox_claim_v01.sql"),
-            {"lock_space": LOCK_SPACE, "limit": 1},
+            {"lock_space": LOCK_SPACE, "limit": 1, "only": None},
         ).fetchall()
         assert [(row[4], row[5]) for row in taken] == [(held, 1)]
 

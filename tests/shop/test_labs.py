@@ -49,6 +49,7 @@ EXPECTED_LABS = {
     "min-price",
     "sqlalchemy",
     "alembic",
+    "outbox",
 }
 
 ROW_COUNTS_SQL = """

@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from analytics.product_views import product_views_flush
 from analytics.relay import outbox_purge, relay_pending
 
 
@@ -24,3 +25,9 @@ def outbox_relay_task() -> dict:
 def outbox_purge_task() -> int:
     """Periodic: delete shipped events past OUTBOX_RETENTION_SECONDS."""
     return outbox_purge()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def product_views_flush_task() -> int:
+    """Periodic: move buffered product views from Redis into the outbox."""
+    return product_views_flush()

@@ -39,7 +39,6 @@ def outbox_kick(*, using: str = "default") -> None:
         transaction.on_commit(_send_kick, using=using)
 
 
-
 def _send_kick() -> None:
     from shop.celery import app  # the app is configured by Django's settings
 

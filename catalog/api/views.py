@@ -24,6 +24,7 @@ from catalog.api.serializers import (
     StockQueryInput,
     VariantPatchInput,
 )
+from catalog.views_buffer import record_view
 from shop.errors import NotFound
 from shop.openapi import error_response
 
@@ -168,6 +169,11 @@ class ProductDetailApi(APIView):
         )
         if body is None:
             raise _not_found(f"Product {slug!r}")
+        # One Redis round trip, never a database write (catalog/views_buffer.py).
+        record_view(
+            product_id=body["id"],
+            user_id=request.user.pk if request.user.is_authenticated else None,
+        )
         return Response(body)
 
     @staticmethod

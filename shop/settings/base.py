@@ -467,6 +467,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.outbox_purge_task",
         "schedule": 3600.0,
     },
+    "product-views-flush": {
+        "task": "analytics.tasks.product_views_flush_task",
+        "schedule": float(env("VIEW_FLUSH_INTERVAL", "5")),
+    },
 }
 
 # --- Payments: the fake gateway (orders/payments.py) ---------------------
@@ -512,6 +516,11 @@ OUTBOX_RELAY_MAX_BATCHES = int(env("OUTBOX_RELAY_MAX_BATCHES", "20"))
 # deletes them, OUTBOX_PURGE_BATCH at a time.
 OUTBOX_RETENTION_SECONDS = float(env("OUTBOX_RETENTION_SECONDS", str(7 * 86400)))
 OUTBOX_PURGE_BATCH = int(env("OUTBOX_PURGE_BATCH", "5000"))
+# Product views (catalog/views_buffer.py): the Redis buffer keeps at most
+# this many (the newest) if the flush stops; the flush moves this many per
+# batch into the outbox, every VIEW_FLUSH_INTERVAL seconds.
+VIEW_BUFFER_MAX = int(env("VIEW_BUFFER_MAX", "1000000"))
+VIEW_FLUSH_BATCH = int(env("VIEW_FLUSH_BATCH", "1000"))
 
 # --- Rate limits (shop/accounts/api/throttling.py) ---------------------------
 # Attempts per window on the auth endpoints, "N/s", "N/min", "N/hour" or

@@ -3,7 +3,11 @@
 -- orders/sql/triggers/outbox_v01.sql with the rows of one statement, the
 -- product-view flush with a batch of views. `events` is a JSON array of
 -- objects: type, aggregate_type, aggregate_id, customer_id (or null),
--- payload, and occurred_at (optional; the transaction's time otherwise).
+-- payload, and optionally occurred_at (the transaction's time otherwise)
+-- and event_id (a new random one otherwise). An event whose event_id the
+-- outbox already holds is skipped, before it takes a number: the view
+-- flush hands its views over again if it died between its COMMIT and
+-- trimming its buffer (analytics/product_views.py), and each counts once.
 --
 -- Set-based, one statement whatever the batch: the aggregates' counters
 -- move by the number of their events in this batch, and each event takes
@@ -26,13 +30,18 @@
 CREATE FUNCTION shop_outbox_append(events jsonb) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     WITH batch AS (
-        SELECT e.type, e.aggregate_type, e.aggregate_id, e.customer_id,
+        SELECT COALESCE(e.event_id, gen_random_uuid()) AS event_id,
+               e.type, e.aggregate_type, e.aggregate_id, e.customer_id,
                COALESCE(e.occurred_at, now()) AS occurred_at, e.payload, e.ord
         FROM ROWS FROM (jsonb_to_recordset(events) AS (
-                 type text, aggregate_type text, aggregate_id bigint,
-                 customer_id bigint, occurred_at timestamptz, payload jsonb))
-             WITH ORDINALITY AS e (type, aggregate_type, aggregate_id,
+                 event_id uuid, type text, aggregate_type text,
+                 aggregate_id bigint, customer_id bigint,
+                 occurred_at timestamptz, payload jsonb))
+             WITH ORDINALITY AS e (event_id, type, aggregate_type, aggregate_id,
                                    customer_id, occurred_at, payload, ord)
+        WHERE e.event_id IS NULL
+           OR NOT EXISTS (SELECT FROM shop_outbox_event AS o
+                          WHERE o.event_id = e.event_id)
     ), per_aggregate AS (
         SELECT aggregate_type, aggregate_id, count(*) AS events
         FROM batch
@@ -48,9 +57,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
         RETURNING aggregate_type, aggregate_id, last_sequence
     )
     INSERT INTO shop_outbox_event
-        (type, aggregate_type, aggregate_id, sequence, customer_id,
+        (event_id, type, aggregate_type, aggregate_id, sequence, customer_id,
          occurred_at, payload)
-    SELECT b.type, b.aggregate_type, b.aggregate_id,
+    SELECT b.event_id, b.type, b.aggregate_type, b.aggregate_id,
            c.last_sequence - p.events
                + row_number() OVER (PARTITION BY b.aggregate_type, b.aggregate_id
                                     ORDER BY b.ord),

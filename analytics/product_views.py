@@ -54,7 +54,10 @@ def product_views_flush(*, limit: int | None = None, max_batches: int = 20) -> i
 
 
 def _flush_batch(limit: int) -> int | None:
-    redis = buffer()
+    try:
+        redis = buffer()
+    except NotImplementedError:  # the cache is not django-redis's: no buffer
+        return None
     with job_transaction(FLUSH_JOB), connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", LOCK_KEY)
         if not cursor.fetchone()[0]:

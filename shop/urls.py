@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/auth/", include("shop.accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("orders.api.urls")),
+    path("api/v1/analytics/", include("analytics.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
     # JSON 404 for any other API path, DEBUG or not (handler404 is skipped in DEBUG).
     re_path(r"^api/", not_found),

@@ -32,3 +32,8 @@ ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';
 -- then passes jit_above_cost, and compiling took longer than running the
 -- query (docs/benchmarks.md, "Row-level security").
 ALTER ROLE shop_app SET jit = off;
+-- The reports' role on the replica, likewise: a report's statement is cut
+-- off (the staff report transaction sets its own, shorter, per
+-- transaction: shop/replica.py), and JIT compiles nothing.
+ALTER ROLE shop_readonly SET statement_timeout = '60s';
+ALTER ROLE shop_readonly SET jit = off;

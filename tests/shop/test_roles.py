@@ -101,6 +101,16 @@ def test_the_readonly_alias_reads_the_replica_as_shop_readonly():
             assert cursor.fetchone()[0] >= 0
 
 
+def test_the_readonly_role_runs_no_jit_and_cuts_long_statements_off():
+    # Role settings (scripts/sql/roles.sql), as a new session of the role
+    # gets them: a report inherits them on the replica.
+    with connections["readonly"].cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('jit'), current_setting('statement_timeout')"
+        )
+        assert cursor.fetchone() == ("off", "1min")
+
+
 @pytest.fixture
 def readonly_on_primary():
     """shop_readonly on the primary's test database.

@@ -1,0 +1,134 @@
+"""Inputs and outputs of the staff reports (analytics/reports.py)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+# The longest window a report reads: a year and a day (a leap year's days,
+# plus one), so a year's report fits and no request scans the whole history.
+MAX_WINDOW_DAYS = 367
+
+
+def _today():
+    return timezone.localdate()
+
+
+class WindowInput(serializers.Serializer):
+    since = serializers.DateField(
+        required=False, help_text="First day, inclusive (default: 29 days ago)."
+    )
+    until = serializers.DateField(
+        required=False, help_text="Last day, exclusive (default: tomorrow)."
+    )
+
+    def validate(self, data):
+        until = data.get("until") or _today() + timedelta(days=1)
+        since = data.get("since") or until - timedelta(days=30)
+        if since >= until:
+            raise serializers.ValidationError(
+                {"until": "must be after since (the window is [since, until))."}
+            )
+        if (until - since).days > MAX_WINDOW_DAYS:
+            raise serializers.ValidationError(
+                {"until": f"a window spans at most {MAX_WINDOW_DAYS} days."}
+            )
+        return {**data, "since": since, "until": until}
+
+
+class SalesInput(WindowInput):
+    min_orders = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, default=1,
+        help_text="Keep periods with at least this many orders (HAVING).",
+    )  # fmt: skip
+
+
+class TopProductsInput(WindowInput):
+    top = serializers.IntegerField(min_value=1, max_value=100, default=5)
+
+
+class LimitInput(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class BoughtTogetherInput(WindowInput):
+    min_orders = serializers.IntegerField(min_value=1, max_value=1_000_000, default=2)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+
+
+class SalesRowOutput(serializers.Serializer):
+    grain = serializers.ChoiceField(choices=["day", "week", "month", "total"])
+    period_start = serializers.DateField(allow_null=True)
+    orders = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+
+
+class TopProductRowOutput(serializers.Serializer):
+    category = serializers.CharField()
+    product_id = serializers.IntegerField()
+    name = serializers.CharField()
+    units = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+    row_number = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    dense_rank = serializers.IntegerField()
+
+
+class DailyRowOutput(serializers.Serializer):
+    day = serializers.DateField()
+    orders = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+    running_total = serializers.DecimalField(**MONEY)
+    moving_avg_7d = serializers.DecimalField(**MONEY)
+
+
+class CustomerRowOutput(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class CategoryRowOutput(serializers.Serializer):
+    category_id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class CategoryRollupRowOutput(serializers.Serializer):
+    category_id = serializers.IntegerField()
+    slug = serializers.CharField()
+    parent_id = serializers.IntegerField(allow_null=True)
+    own_units = serializers.IntegerField()
+    units = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+
+
+class CohortRowOutput(serializers.Serializer):
+    cohort = serializers.DateField()
+    months_later = serializers.IntegerField()
+    customers = serializers.IntegerField()
+
+
+class PairRowOutput(serializers.Serializer):
+    product_a = serializers.IntegerField()
+    product_b = serializers.IntegerField()
+    orders = serializers.IntegerField()
+
+
+def report_output(name: str, row: type[serializers.Serializer], window=True):
+    """The envelope of a report's answer: its window (if any) and its rows."""
+    fields = {"results": row(many=True)}
+    if window:
+        fields["since"] = serializers.DateField()
+        fields["until"] = serializers.DateField()
+    return type(name, (serializers.Serializer,), fields)
+
+
+SalesOutput = report_output("SalesOutput", SalesRowOutput)
+TopProductsOutput = report_output("TopProductsOutput", TopProductRowOutput)
+DailyOutput = report_output("DailyOutput", DailyRowOutput)
+CustomersOutput = report_output("CustomersOutput", CustomerRowOutput, window=False)
+CategoriesOutput = report_output("CategoriesOutput", CategoryRowOutput)
+CategoryRollupOutput = report_output("CategoryRollupOutput", CategoryRollupRowOutput)
+CohortsOutput = report_output("CohortsOutput", CohortRowOutput)
+PairsOutput = report_output("PairsOutput", PairRowOutput)

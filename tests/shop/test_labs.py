@@ -50,6 +50,8 @@ EXPECTED_LABS = {
     "sqlalchemy",
     "alembic",
     "outbox",
+    "joins",
+    "windows",
 }
 
 ROW_COUNTS_SQL = """

@@ -115,3 +115,33 @@ def bought_together(window: Window, *, min_orders: int, limit: int) -> list[dict
         "bought_together_v01",
         {**window.params(), "min_orders": min_orders, "limit": limit},
     )
+
+
+def daily_sales(window: Window) -> dict:
+    """Sales per day: closed days from the materialized view, the rest live.
+
+    One statement, so one snapshot: the freshness it tells is the freshness
+    of the rows it gives. The view counts UTC days; so does this report,
+    whatever TIME_ZONE says.
+    """
+    rows = report("daily_sales_fresh_v01", window.params())
+    first = rows[0]
+    return {
+        "results": [
+            {key: row[key] for key in ("day", "orders", "revenue", "source")}
+            for row in rows
+            if row["day"] is not None
+        ],
+        "view": {
+            "refreshed_at": first["refreshed_at"],
+            "covers_until": first["covers_until"],
+        },
+        "live": {"as_of": first["live_as_of"]},
+    }
+
+
+def daily_sales_refresh():
+    """Refresh the daily-sales view (its SQL function); return when."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT analytics_daily_sales_refresh()")
+        return cursor.fetchone()[0]

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from analytics.product_views import product_views_flush
 from analytics.relay import outbox_purge, relay_pending
+from analytics.reports import daily_sales_refresh
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -31,3 +32,9 @@ def outbox_purge_task() -> int:
 def product_views_flush_task() -> int:
     """Periodic: move buffered product views from Redis into the outbox."""
     return product_views_flush()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def daily_sales_refresh_task() -> str:
+    """Periodic: refresh the daily-sales view (CONCURRENTLY: readers go on)."""
+    return daily_sales_refresh().isoformat()

@@ -132,3 +132,33 @@ CategoriesOutput = report_output("CategoriesOutput", CategoryRowOutput)
 CategoryRollupOutput = report_output("CategoryRollupOutput", CategoryRollupRowOutput)
 CohortsOutput = report_output("CohortsOutput", CohortRowOutput)
 PairsOutput = report_output("PairsOutput", PairRowOutput)
+
+
+class DailySalesRowOutput(serializers.Serializer):
+    day = serializers.DateField()
+    orders = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+    source = serializers.ChoiceField(
+        choices=["view", "live"],
+        help_text="`view`: the materialized view, as of view.refreshed_at; "
+        "`live`: the orders table, as of live.as_of.",
+    )
+
+
+class ViewFreshnessOutput(serializers.Serializer):
+    refreshed_at = serializers.DateTimeField()
+    covers_until = serializers.DateField(
+        help_text="The first day the view does not hold; from here on, live."
+    )
+
+
+class LiveFreshnessOutput(serializers.Serializer):
+    as_of = serializers.DateTimeField()
+
+
+class DailySalesOutput(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    results = DailySalesRowOutput(many=True)
+    view = ViewFreshnessOutput()
+    live = LiveFreshnessOutput()

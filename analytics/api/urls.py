@@ -5,6 +5,7 @@ from analytics.api import views
 urlpatterns = [
     path("sales/", views.SalesApi.as_view(), name="report-sales"),
     path("daily/", views.DailyApi.as_view(), name="report-daily"),
+    path("daily-sales/", views.DailySalesApi.as_view(), name="report-daily-sales"),
     path("top-products/", views.TopProductsApi.as_view(), name="report-top-products"),
     path(
         "customers-without-orders/",

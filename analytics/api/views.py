@@ -160,3 +160,28 @@ class BoughtTogetherApi(_ReportApi):
 
     def run(self, params):
         return reports.bought_together(self.window(params), **params)
+
+
+class DailySalesApi(_ReportApi):
+    output_class = s.DailySalesOutput
+
+    @_schema(
+        s.WindowInput,
+        s.DailySalesOutput,
+        "Orders and revenue per UTC day: the closed days from a materialized "
+        "view that beat refreshes, the days since its refresh from the live "
+        "orders (an order placed a second ago is counted). `view` and `live` "
+        "say how fresh each part is.",
+    )
+    def get(self, request):
+        data = s.WindowInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        window = reports.Window(
+            data.validated_data["since"], data.validated_data["until"]
+        )
+        body = {
+            "since": window.since,
+            "until": window.until,
+            **reports.daily_sales(window),
+        }
+        return Response(self.output_class(body).data)

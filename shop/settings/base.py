@@ -467,6 +467,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.outbox_purge_task",
         "schedule": 3600.0,
     },
+    # Closed days of the daily-sales view (analytics/sql/views/): after
+    # midnight, yesterday joins them; a late cancellation is picked up too.
+    "daily-sales-refresh": {
+        "task": "analytics.tasks.daily_sales_refresh_task",
+        "schedule": float(env("DAILY_SALES_REFRESH_INTERVAL", "900")),
+    },
     "product-views-flush": {
         "task": "analytics.tasks.product_views_flush_task",
         "schedule": float(env("VIEW_FLUSH_INTERVAL", "5")),

@@ -70,6 +70,7 @@ INTENDED = {
     # The reports (analytics/api/views.py): every customer's orders.
     "GET /api/v1/analytics/sales/": STAFF,
     "GET /api/v1/analytics/daily/": STAFF,
+    "GET /api/v1/analytics/daily-sales/": STAFF,
     "GET /api/v1/analytics/top-products/": STAFF,
     "GET /api/v1/analytics/customers-without-orders/": STAFF,
     "GET /api/v1/analytics/categories-without-sales/": STAFF,

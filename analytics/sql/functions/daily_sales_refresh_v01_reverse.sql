@@ -1,0 +1,1 @@
+DROP FUNCTION analytics_daily_sales_refresh();

@@ -1,0 +1,2 @@
+DROP MATERIALIZED VIEW analytics_daily_sales;
+DROP TABLE analytics_refresh;

@@ -1,6 +1,6 @@
 """Inputs and outputs of the staff reports (analytics/reports.py)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -9,6 +9,11 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 # The longest window a report reads: a year and a day (a leap year's days,
 # plus one), so a year's report fits and no request scans the whole history.
 MAX_WINDOW_DAYS = 367
+# The dates a window may start and end at: far enough for any shop's history,
+# and far from date.min and date.max, whose neighbours overflow the day and
+# month arithmetic of the reports (analytics/reports.py: Window.params).
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(9000, 1, 1)
 
 
 def _today():
@@ -24,6 +29,12 @@ class WindowInput(serializers.Serializer):
     )
 
     def validate(self, data):
+        for name in ("since", "until"):
+            given = data.get(name)
+            if given is not None and not FIRST_DATE <= given <= LAST_DATE:
+                raise serializers.ValidationError(
+                    {name: f"must be between {FIRST_DATE} and {LAST_DATE}."}
+                )
         until = data.get("until") or _today() + timedelta(days=1)
         since = data.get("since") or until - timedelta(days=30)
         if since >= until:
@@ -90,8 +101,9 @@ class CustomerRowOutput(serializers.Serializer):
 
 class CategoryRowOutput(serializers.Serializer):
     category_id = serializers.IntegerField()
-    slug = serializers.CharField()
-    name = serializers.CharField()
+    # Null for sales whose category is gone (the FULL JOIN's other orphans).
+    slug = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
 
 
 class CategoryRollupRowOutput(serializers.Serializer):

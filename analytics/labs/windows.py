@@ -47,7 +47,9 @@ def windows(n: Narrator) -> None:
     n.step("A frame: ROWS counts rows, RANGE counts equal keys together")
     frames = n.sql(
         "SELECT day, revenue, "
-        "sum(revenue) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING "
+        # day, revenue: a tie-breaker, so that ROWS meets the two 2 March
+        # rows in one known order (RANGE takes them together anyway).
+        "sum(revenue) OVER (ORDER BY day, revenue ROWS BETWEEN UNBOUNDED PRECEDING "
         "AND CURRENT ROW) AS by_rows, "
         "sum(revenue) OVER (ORDER BY day) AS by_default_range "
         f"FROM {DAYS} ORDER BY day, revenue"

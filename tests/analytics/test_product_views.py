@@ -2,6 +2,7 @@
 the outbox in batches, shipped to the event log's expiring collection."""
 
 import json
+import uuid
 
 import pytest
 from django.db import connection
@@ -15,6 +16,7 @@ from shop.db_context import job_transaction
 from shop.models import OutboxEvent
 from tests.accounts.factories import CustomerFactory
 from tests.catalog.factories import StockLevelFactory
+from tests.concurrency import run_concurrently
 from tests.dbs import ALL_DATABASES
 from tests.orders.conftest import client_for
 
@@ -97,3 +99,33 @@ def test_the_relay_ships_views_to_the_expiring_collection(store, client):
     assert [(d["product_id"], d["customer_id"]) for d in docs] == [(product.pk, None)]
     assert str(views()[0]["event_id"]) == docs[0]["_id"]
     assert store[event_store.EVENTS].count_documents({"type": "product.viewed"}) == 0
+
+
+def test_an_entry_that_is_not_a_view_is_dropped_and_the_rest_flushed(client):
+    product = StockLevelFactory(quantity_on_hand=5).variant.product
+    buffer().rpush(BUFFER_KEY, b"not json", json.dumps({"id": "x"}))
+    buffer().rpush(
+        BUFFER_KEY,
+        json.dumps({"id": str(uuid.uuid4()), "product_id": 2**70, "at": "2026-01-01"}),
+    )
+    client.get(f"/api/v1/products/{product.slug}/")
+
+    assert product_views_flush() == 4  # taken off the buffer, all four
+
+    assert [r["aggregate_id"] for r in views()] == [product.pk]
+    assert buffer().llen(BUFFER_KEY) == 0
+
+
+def test_two_flushes_at_once_lose_and_double_nothing(client):
+    product = StockLevelFactory(quantity_on_hand=5).variant.product
+    for _ in range(30):
+        client.get(f"/api/v1/products/{product.slug}/")
+
+    results, errors = run_concurrently(
+        [lambda: product_views_flush(limit=4), lambda: product_views_flush(limit=4)]
+    )
+
+    assert errors == [None, None]
+    assert sum(results) == 30  # whichever flush got the lock took them all
+    assert len(views()) == 30
+    assert buffer().llen(BUFFER_KEY) == 0

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 
 from analytics import reports
 from analytics.reports import Window
@@ -189,6 +190,42 @@ def test_categories_without_sales_and_the_rollup_of_the_tree():
     assert rollup[0]["revenue"] == D("25.00")
 
 
+def test_a_cycle_in_the_category_tree_is_walked_once():
+    a, b = CategoryFactory(slug="a"), CategoryFactory(slug="b")
+    customer = CustomerFactory()
+    order(
+        customer,
+        date(2026, 3, 2),
+        lines=[(ProductFactory(category=a), 2), (ProductFactory(category=b), 3)],
+    )
+    # a -> b -> a. A trigger refuses it; with the trigger off (a bulk load,
+    # say), the report must still end, and count each category once.
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE catalog_category DISABLE TRIGGER catalog_category_no_cycle"
+        )
+        try:
+            cursor.execute(
+                "UPDATE catalog_category SET parent_id = %s WHERE id = %s",
+                [b.pk, a.pk],
+            )
+            cursor.execute(
+                "UPDATE catalog_category SET parent_id = %s WHERE id = %s",
+                [a.pk, b.pk],
+            )
+        finally:
+            cursor.execute(
+                "ALTER TABLE catalog_category ENABLE TRIGGER catalog_category_no_cycle"
+            )
+
+    rows = reports.category_rollup(Window(date(2026, 3, 1), date(2026, 4, 1)))
+
+    assert [(r["slug"], r["own_units"], r["units"]) for r in rows] == [
+        ("a", 2, 5),  # itself and b, each once
+        ("b", 3, 5),
+    ]
+
+
 def test_repeat_purchase_cohorts():
     c1, c2, c3 = CustomerFactory(), CustomerFactory(), CustomerFactory()
     order(c1, date(2026, 1, 15))
@@ -261,8 +298,13 @@ def test_a_backwards_or_too_long_window_is_a_400(staff_client):
         "/api/v1/analytics/sales/", {"since": "2020-01-01", "until": "2026-01-01"}
     )
     not_a_date = staff_client.get("/api/v1/analytics/sales/", {"since": "yesterday"})
+    # Next to date.max and date.min, the month arithmetic would overflow.
+    last_days = staff_client.get(
+        "/api/v1/analytics/cohorts/", {"since": "9999-12-30", "until": "9999-12-31"}
+    )
+    first_days = staff_client.get("/api/v1/analytics/daily/", {"until": "0001-01-05"})
 
-    for response in (backwards, too_long, not_a_date):
+    for response in (backwards, too_long, not_a_date, last_days, first_days):
         assert response.status_code == 400
         assert set(response.json()) >= {"code", "detail"}
 

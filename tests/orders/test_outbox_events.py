@@ -6,6 +6,8 @@ Every test commits (transaction=True): the order triggers are deferred to
 COMMIT, and "written with the change" means nothing short of one.
 """
 
+import threading
+import time
 from datetime import timedelta
 
 import psycopg
@@ -319,3 +321,47 @@ def test_the_backlog_counts_pending_events():
     backlog = outbox_backlog()
     assert backlog.pending == 2
     assert backlog.oldest is not None
+
+
+def test_a_cart_edited_while_checkout_settles_it_does_not_deadlock():
+    """Phase 3 deletes the bought lines and then decrements a line that held
+    more; a customer edits that line in another tab meanwhile. The cart's
+    sequence row is taken at COMMIT (deferred triggers), after every row
+    lock, so neither waits for the other in a cycle."""
+    cart = CartFactory()
+    bought, partly = StockLevelFactory(), StockLevelFactory()
+    gone = CartItemFactory(cart=cart, variant=bought.variant, quantity=1)
+    kept = CartItemFactory(cart=cart, variant=partly.variant, quantity=3)
+    params = connections["default"].get_connection_params()
+    params.pop("cursor_factory", None)
+    context = "SELECT set_config('app.customer_id', %s, true)"
+    with psycopg.connect(**params) as settle, psycopg.connect(**params) as tab:
+        for conn in (settle, tab):
+            conn.execute("SET lock_timeout = '5s'")
+            conn.execute(context, [str(cart.customer_id)])
+        settle.execute("DELETE FROM orders_cart_item WHERE id = %s", [gone.pk])
+        tab.execute("UPDATE orders_cart_item SET quantity = 5 WHERE id = %s", [kept.pk])
+        finished = threading.Event()
+
+        def decrement():
+            settle.execute(
+                "UPDATE orders_cart_item SET quantity = quantity - 1 WHERE id = %s",
+                [kept.pk],
+            )
+            settle.commit()
+            finished.set()
+
+        worker = threading.Thread(target=decrement)
+        worker.start()
+        time.sleep(0.3)  # the decrement now waits for the tab's row lock
+        tab.commit()
+        worker.join(timeout=10)
+        assert finished.is_set()
+
+    rows = events(aggregate_type="cart", aggregate_id=cart.pk)
+    assert [(r["type"], r["payload"]["quantity"]) for r in rows][-3:] == [
+        ("cart.item_added", 2),  # the tab: 3 -> 5, committed first
+        ("cart.item_removed", 1),  # phase 3's delete
+        ("cart.item_removed", 1),  # and its decrement, 5 -> 4
+    ]
+    assert_sequences_gapless(rows)

@@ -2,16 +2,19 @@
 -- descendant's. A recursive CTE walks the tree once, pairing each category
 -- with itself and each of its descendants (ancestor, descendant); joining
 -- the sales per category to the descendant side and grouping by the
--- ancestor adds a subtree up. depth guards against a cycle the CHECK
--- constraints cannot rule out (a -> b -> a): the walk stops at 32 levels.
-WITH RECURSIVE subtree (ancestor_id, category_id, depth) AS (
-    SELECT id, id, 0 FROM catalog_category
+-- ancestor adds a subtree up. A trigger refuses a cycle in the tree (a -> b
+-- -> a; catalog/sql/triggers/category_no_cycle_v01.sql), and the CYCLE
+-- clause (PostgreSQL 14) is this query's own guard should one get in all
+-- the same (the trigger disabled for a bulk load): a walk that comes back
+-- to a category it passed is marked and not followed, and the rollup leaves
+-- that row out instead of looping or counting twice.
+WITH RECURSIVE subtree (ancestor_id, category_id) AS (
+    SELECT id, id FROM catalog_category
     UNION ALL
-    SELECT s.ancestor_id, c.id, s.depth + 1
+    SELECT s.ancestor_id, c.id
     FROM subtree AS s
     JOIN catalog_category AS c ON c.parent_id = s.category_id
-    WHERE s.depth < 32
-), sales AS (
+) CYCLE category_id SET in_cycle USING path, sales AS (
     SELECT p.category_id, sum(l.quantity) AS units,
            sum(l.quantity * l.unit_price) AS revenue
     FROM orders_order_line AS l
@@ -27,7 +30,7 @@ SELECT c.id AS category_id, c.slug, c.parent_id,
        COALESCE(sum(s.units), 0) AS units,
        COALESCE(sum(s.revenue), 0) AS revenue
 FROM catalog_category AS c
-JOIN subtree AS t ON t.ancestor_id = c.id
+JOIN subtree AS t ON t.ancestor_id = c.id AND NOT t.in_cycle
 LEFT JOIN sales AS s ON s.category_id = t.category_id
 LEFT JOIN sales AS own ON own.category_id = c.id
 GROUP BY c.id, c.slug, c.parent_id, own.units

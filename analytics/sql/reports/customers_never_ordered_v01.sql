@@ -1,7 +1,7 @@
 -- Customers who never placed an order, as an anti-join. This is the form
 -- the API runs; customers_never_ordered_left_join_v01.sql asks the same
--- question with LEFT JOIN ... IS NULL, and PostgreSQL plans both as the same
--- Hash Anti Join (chapter 07 shows the plans). NOT EXISTS says what is meant
+-- question with LEFT JOIN ... IS NULL, and PostgreSQL plans both as an anti
+-- join, hash, merge or nested loop by cost (chapter 07's lab shows them). NOT EXISTS says what is meant
 -- and cannot be fooled by NULLs; NOT IN (SELECT customer_id ...) can: one
 -- NULL in the subquery and it answers nothing at all.
 SELECT c.id AS customer_id, c.created_at

@@ -169,86 +169,64 @@ CREATE TRIGGER orders_outbox_stock_changed
 -- Carts: a line added, or more of it, is `cart.item_added`; a line removed,
 -- or less of it, `cart.item_removed`, with the quantity that moved. A line
 -- that checkout bought and took out of the cart says which order took it
--- (app.order_id, which checkout sets). Statement-level: each operation's
--- trigger states what moved, from the transition tables it has, and one
--- function turns that into events.
-CREATE FUNCTION orders_outbox_cart_events(p_moved jsonb) RETURNS void
-LANGUAGE sql AS $$
-    SELECT shop_outbox_append(jsonb_agg(jsonb_build_object(
-               'type', CASE WHEN m.quantity > 0 THEN 'cart.item_added'
-                            ELSE 'cart.item_removed' END,
-               'aggregate_type', 'cart',
-               'aggregate_id', m.cart_id,
-               'customer_id', c.customer_id,
-               'payload', jsonb_build_object(
-                   'cart_id', m.cart_id,
-                   'variant_id', m.variant_id,
-                   'product_id', v.product_id,
-                   'quantity', abs(m.quantity),
-                   'order_id', NULLIF(current_setting('app.order_id', true), '')::bigint))
-           ORDER BY m.cart_id, m.variant_id))
-    FROM jsonb_to_recordset(p_moved)
-            AS m (cart_id bigint, variant_id bigint, quantity integer)
-    -- Outer joins: a cart deleted with its lines is gone by now.
-    LEFT JOIN orders_cart AS c ON c.id = m.cart_id
-    LEFT JOIN catalog_product_variant AS v ON v.id = m.variant_id
-    HAVING count(*) > 0
-$$;
-
-CREATE FUNCTION orders_outbox_cart_inserted() RETURNS trigger
+-- (app.order_id, which checkout sets).
+--
+-- Deferred to COMMIT, like the order's triggers, for a reason of locks: the
+-- cart's sequence row is one lock for all its lines. Taken at once, it would
+-- be taken after a line's row lock, and checkout's phase 3 (which deletes
+-- the bought lines, then decrements a line that held more) and a customer
+-- editing that line in another tab could each hold what the other waits
+-- for: a deadlock. At COMMIT a transaction holds every row lock it will
+-- ever take, so waiting there for the sequence row closes no cycle.
+CREATE FUNCTION orders_outbox_cart_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_line orders_cart_item;
+    v_moved integer;
 BEGIN
-    IF shop_outbox_enabled() THEN
-        PERFORM orders_outbox_cart_events((
-            SELECT jsonb_agg(jsonb_build_object(
-                'cart_id', n.cart_id, 'variant_id', n.variant_id,
-                'quantity', n.quantity))
-            FROM new_items AS n));
+    IF TG_OP = 'INSERT' THEN
+        v_line := NEW;
+        v_moved := NEW.quantity;
+    ELSIF TG_OP = 'DELETE' THEN
+        v_line := OLD;
+        v_moved := -OLD.quantity;
+    ELSE
+        v_line := NEW;
+        v_moved := NEW.quantity - OLD.quantity;
     END IF;
+    PERFORM shop_outbox_append(jsonb_build_array(jsonb_build_object(
+        'type', CASE WHEN v_moved > 0 THEN 'cart.item_added'
+                     ELSE 'cart.item_removed' END,
+        'aggregate_type', 'cart',
+        'aggregate_id', v_line.cart_id,
+        -- A cart deleted with its lines is gone by COMMIT: no customer then.
+        'customer_id', (SELECT customer_id FROM orders_cart
+                        WHERE id = v_line.cart_id),
+        'payload', jsonb_build_object(
+            'cart_id', v_line.cart_id,
+            'variant_id', v_line.variant_id,
+            'product_id', (SELECT product_id FROM catalog_product_variant
+                           WHERE id = v_line.variant_id),
+            'quantity', abs(v_moved),
+            'order_id', NULLIF(current_setting('app.order_id', true), '')::bigint))));
     RETURN NULL;
 END;
 $$;
 
-CREATE FUNCTION orders_outbox_cart_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF shop_outbox_enabled() THEN
-        PERFORM orders_outbox_cart_events((
-            SELECT jsonb_agg(jsonb_build_object(
-                'cart_id', n.cart_id, 'variant_id', n.variant_id,
-                'quantity', n.quantity - o.quantity))
-            FROM new_items AS n JOIN old_items AS o ON o.id = n.id
-            WHERE n.quantity <> o.quantity));
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION orders_outbox_cart_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF shop_outbox_enabled() THEN
-        PERFORM orders_outbox_cart_events((
-            SELECT jsonb_agg(jsonb_build_object(
-                'cart_id', o.cart_id, 'variant_id', o.variant_id,
-                'quantity', -o.quantity))
-            FROM old_items AS o));
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER orders_outbox_cart_inserted
+CREATE CONSTRAINT TRIGGER orders_outbox_cart_inserted
     AFTER INSERT ON orders_cart_item
-    REFERENCING NEW TABLE AS new_items
-    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_inserted();
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_cart_changed();
 
-CREATE TRIGGER orders_outbox_cart_updated
-    AFTER UPDATE ON orders_cart_item
-    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items
-    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_updated();
+CREATE CONSTRAINT TRIGGER orders_outbox_cart_updated
+    AFTER UPDATE OF quantity ON orders_cart_item
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.quantity <> OLD.quantity AND shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_cart_changed();
 
-CREATE TRIGGER orders_outbox_cart_deleted
+CREATE CONSTRAINT TRIGGER orders_outbox_cart_deleted
     AFTER DELETE ON orders_cart_item
-    REFERENCING OLD TABLE AS old_items
-    FOR EACH STATEMENT EXECUTE FUNCTION orders_outbox_cart_deleted();
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (shop_outbox_enabled())
+    EXECUTE FUNCTION orders_outbox_cart_changed();

@@ -1,10 +1,7 @@
 DROP TRIGGER orders_outbox_cart_deleted ON orders_cart_item;
 DROP TRIGGER orders_outbox_cart_updated ON orders_cart_item;
 DROP TRIGGER orders_outbox_cart_inserted ON orders_cart_item;
-DROP FUNCTION orders_outbox_cart_deleted();
-DROP FUNCTION orders_outbox_cart_updated();
-DROP FUNCTION orders_outbox_cart_inserted();
-DROP FUNCTION orders_outbox_cart_events(jsonb);
+DROP FUNCTION orders_outbox_cart_changed();
 DROP TRIGGER orders_outbox_stock_changed ON orders_stock_movement;
 DROP FUNCTION orders_outbox_stock_changed();
 DROP TRIGGER orders_outbox_refunded_update ON orders_payment;

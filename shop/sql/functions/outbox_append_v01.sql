@@ -8,6 +8,9 @@
 -- outbox already holds is skipped, before it takes a number: the view
 -- flush hands its views over again if it died between its COMMIT and
 -- trimming its buffer (analytics/product_views.py), and each counts once.
+-- That check reads the outbox, which row-level security shows to a job
+-- context only: a caller that passes event ids must act as a job (the flush
+-- does); the unique event_id still refuses a duplicate from any other.
 --
 -- Set-based, one statement whatever the batch: the aggregates' counters
 -- move by the number of their events in this batch, and each event takes

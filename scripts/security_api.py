@@ -170,6 +170,13 @@ def fixtures(base: str, staff: Api, account: Api) -> dict:
         "coupon": "WELCOME10",
         # The schema page's: a language of settings.LANGUAGES.
         "lang": "en",
+        # The staff reports' (analytics/api/): a window over the seed's
+        # history (its orders are dated 2023 and 2024), at most 367 days.
+        "since": "2024-01-01",
+        "until": "2025-01-01",
+        "min_orders": 1,
+        "top": 3,
+        "limit": 10,
     }
 
 

@@ -35,28 +35,26 @@ from django.conf import settings
 from django.db import connection
 from redis.exceptions import LockError
 
-from catalog.views_buffer import BUFFER_KEY, buffer
-from shop.cache import REDIS_ERRORS
+from catalog.cache import store
+from catalog.views_buffer import buffer_key
 from shop.db_context import job_transaction
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
 
 FLUSH_JOB = "product_views_flush"
-LOCK_NAME = "shop:product-views:flush-lock"
+LOCK_NAME = "flush-lock:"
 VIEW_FLUSH_LOCK_SECONDS = 60
 
 
 def product_views_flush(*, limit: int | None = None, max_batches: int = 20) -> int:
     """Move buffered views into the outbox; return how many."""
-    if not settings.REDIS_ENABLED:
-        return 0
     limit = limit or settings.VIEW_FLUSH_BATCH
     moved = 0
     for _ in range(max_batches):
         try:
             batch = _flush_batch(limit)
-        except REDIS_ERRORS as exc:
+        except store.Unavailable as exc:
             log.warning("product views wait in Redis; it does not answer: %s", exc)
             break
         if batch is None:  # another flush holds the lock
@@ -68,33 +66,33 @@ def product_views_flush(*, limit: int | None = None, max_batches: int = 20) -> i
 
 
 def _flush_batch(limit: int) -> int | None:
-    try:
-        redis = buffer()
-    except NotImplementedError:  # the cache is not django-redis's: no buffer
-        return None
-    lock = redis.lock(LOCK_NAME, timeout=VIEW_FLUSH_LOCK_SECONDS)
-    if not lock.acquire(blocking=False):
-        return None  # another flush is at work
-    try:
-        entries = redis.lrange(BUFFER_KEY, 0, limit - 1)
-        if not entries:
-            return 0
-        views = [view for view in map(_view, entries) if view is not None]
-        if views:
-            with job_transaction(FLUSH_JOB), connection.cursor() as cursor:
-                cursor.execute(
-                    read_sql("analytics/sql/queries/product_views_append_v01.sql"),
-                    {"views": json.dumps(views)},
-                )
-        # After COMMIT, still under the lock: no other flush took these
-        # entries. A crash before this line hands them over again, harmlessly.
-        redis.ltrim(BUFFER_KEY, len(entries), -1)
-        return len(entries)
-    finally:
+    """One batch; None if another flush holds the lock. Unavailable if Redis fails."""
+    key = buffer_key()
+    with store.redis() as redis:
+        lock = redis.lock(LOCK_NAME + key, timeout=VIEW_FLUSH_LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            return None  # another flush is at work
         try:
-            lock.release()
-        except LockError:  # expired meanwhile: another flush may hold it now
-            log.warning("the product-view flush outlived its lock")
+            entries = redis.lrange(key, 0, limit - 1)
+            if not entries:
+                return 0
+            views = [view for view in map(_view, entries) if view is not None]
+            if views:
+                with job_transaction(FLUSH_JOB), connection.cursor() as cursor:
+                    cursor.execute(
+                        read_sql("analytics/sql/queries/product_views_append_v01.sql"),
+                        {"views": json.dumps(views)},
+                    )
+            # After COMMIT, still under the lock: no other flush took these
+            # entries. A crash before this line hands them over again,
+            # harmlessly.
+            redis.ltrim(key, len(entries), -1)
+            return len(entries)
+        finally:
+            try:
+                lock.release()
+            except LockError:  # expired meanwhile: another flush may hold it
+                log.warning("the product-view flush outlived its lock")
 
 
 def _bigint(value) -> int:

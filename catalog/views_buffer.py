@@ -15,33 +15,28 @@ buffer keeps the newest VIEW_BUFFER_MAX views if the flush stops running.
 """
 
 import json
-import logging
-import time
 import uuid
 
 from django.conf import settings
 from django.utils import timezone
 
-from shop.cache import REDIS_ERRORS
-
-log = logging.getLogger(__name__)
-
-BUFFER_KEY = "shop:product-views:v1"
-LOG_EVERY = 60.0
-_logged_at = [0.0]
+from catalog.cache import store
 
 
-def buffer():
-    """The Redis connection the buffer lives on: the cache's own."""
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
+def buffer_key() -> str:
+    """The buffer of this database's views (store.key: test runs, benchmarks
+    and the development server may share one Redis)."""
+    return store.key("product-views", "v1")
 
 
 def record_view(*, product_id: int, user_id: int | None) -> bool:
-    """Buffer one view; False if it could not be (and the page goes on)."""
-    if not settings.REDIS_ENABLED:
-        return False
+    """Buffer one view; False if it could not be (and the page goes on).
+
+    Through the catalog cache's Redis access (catalog/cache/store.py): a
+    cache that is not Redis records nothing, and after a Redis failure this
+    process leaves Redis alone for a moment, so an unreachable server costs
+    one request its timeout, not every product page.
+    """
     entry = json.dumps(
         {
             # The event's id from the start: a view handed over twice is
@@ -55,19 +50,13 @@ def record_view(*, product_id: int, user_id: int | None) -> bool:
             "at": timezone.now().isoformat(),
         }
     )
+    key = buffer_key()
     try:
-        redis = buffer()
-    except NotImplementedError:  # the cache is not django-redis's (a test's)
-        return False
-    try:
-        pipe = redis.pipeline(transaction=False)
-        pipe.rpush(BUFFER_KEY, entry)
-        pipe.ltrim(BUFFER_KEY, -settings.VIEW_BUFFER_MAX, -1)
-        pipe.execute()
-    except REDIS_ERRORS as exc:
-        now = time.monotonic()
-        if now - _logged_at[0] > LOG_EVERY:
-            _logged_at[0] = now
-            log.warning("product views are not recorded while Redis fails: %s", exc)
+        with store.redis() as redis:
+            pipe = redis.pipeline(transaction=False)
+            pipe.rpush(key, entry)
+            pipe.ltrim(key, -settings.VIEW_BUFFER_MAX, -1)
+            pipe.execute()
+    except store.Unavailable:
         return False
     return True

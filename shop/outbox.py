@@ -9,6 +9,7 @@ instead of importing it, since `shop` imports no app (DESIGN.md's layers).
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,9 +40,18 @@ def outbox_kick(*, using: str = "default") -> None:
         transaction.on_commit(_send_kick, using=using)
 
 
+# After a kick failed, this process sends none for this many seconds: kombu
+# retries a refused broker connection for seconds before it gives up, and
+# every request that wrote events would pay that while the broker is down.
+KICK_PAUSE = 30.0
+_kick_paused_until = [0.0]
+
+
 def _send_kick() -> None:
     from shop.celery import app  # the app is configured by Django's settings
 
+    if time.monotonic() < _kick_paused_until[0]:
+        return  # the broker failed a moment ago; beat ships once it is back
     if app.conf.task_always_eager:
         # No broker (REDIS_URL empty): an eager task would run the relay
         # inside this request, waiting on MongoDB. `manage.py outbox_relay`
@@ -54,7 +64,13 @@ def _send_kick() -> None:
         # a worker is stale: beat has run since.
         app.send_task(RELAY_TASK, retry=False, expires=KICK_EXPIRES)
     except Exception as exc:  # broker down: beat (or the command) ships later
-        log.warning("outbox: could not ask a worker to ship events now: %s", exc)
+        _kick_paused_until[0] = time.monotonic() + KICK_PAUSE
+        log.warning(
+            "outbox: could not ask a worker to ship events now (%s); no kick "
+            "for %ss, beat ships them once the broker is back",
+            exc,
+            KICK_PAUSE,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from analytics import event_store
 from analytics.product_views import product_views_flush
 from analytics.relay import relay_pending
-from catalog.views_buffer import BUFFER_KEY, buffer
+from catalog.cache import store
+from catalog.views_buffer import buffer_key
 from shop.db_context import job_transaction
 from shop.models import OutboxEvent
 from tests.accounts.factories import CustomerFactory
@@ -23,11 +24,17 @@ from tests.orders.conftest import client_for
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 
+def buffer():
+    """The buffer's Redis list, through the catalog cache's access."""
+    with store.redis() as redis:
+        return redis
+
+
 @pytest.fixture(autouse=True)
 def empty_buffer():
-    buffer().delete(BUFFER_KEY)
+    buffer().delete(buffer_key())
     yield
-    buffer().delete(BUFFER_KEY)
+    buffer().delete(buffer_key())
 
 
 def views():
@@ -48,7 +55,7 @@ def test_a_view_is_one_redis_push_and_no_database_write(client):
 
     assert response.status_code == 200
     assert len(queries) == 0  # warm, and the view went to Redis only
-    entries = [json.loads(e) for e in buffer().lrange(BUFFER_KEY, 0, -1)]
+    entries = [json.loads(e) for e in buffer().lrange(buffer_key(), 0, -1)]
     assert [(e["product_id"], e["user_id"]) for e in entries] == [
         (product.pk, None),
         (product.pk, None),
@@ -71,21 +78,21 @@ def test_the_flush_moves_views_into_the_outbox_with_their_customer():
         (product.pk, 2, customer.pk),
     ]
     assert rows[0]["payload"] == {"product_id": product.pk}
-    assert buffer().llen(BUFFER_KEY) == 0
+    assert buffer().llen(buffer_key()) == 0
 
 
 def test_views_handed_over_twice_count_once(client):
     product = StockLevelFactory(quantity_on_hand=5).variant.product
     client.get(f"/api/v1/products/{product.slug}/")
-    entries = buffer().lrange(BUFFER_KEY, 0, -1)
+    entries = buffer().lrange(buffer_key(), 0, -1)
     product_views_flush()
     # The flush died after its COMMIT, before trimming: the same entries again.
-    buffer().rpush(BUFFER_KEY, *entries)
+    buffer().rpush(buffer_key(), *entries)
 
     assert product_views_flush() == 1
 
     assert len(views()) == 1
-    assert buffer().llen(BUFFER_KEY) == 0
+    assert buffer().llen(buffer_key()) == 0
 
 
 def test_the_relay_ships_views_to_the_expiring_collection(store, client):
@@ -103,9 +110,9 @@ def test_the_relay_ships_views_to_the_expiring_collection(store, client):
 
 def test_an_entry_that_is_not_a_view_is_dropped_and_the_rest_flushed(client):
     product = StockLevelFactory(quantity_on_hand=5).variant.product
-    buffer().rpush(BUFFER_KEY, b"not json", json.dumps({"id": "x"}))
+    buffer().rpush(buffer_key(), b"not json", json.dumps({"id": "x"}))
     buffer().rpush(
-        BUFFER_KEY,
+        buffer_key(),
         json.dumps({"id": str(uuid.uuid4()), "product_id": 2**70, "at": "2026-01-01"}),
     )
     client.get(f"/api/v1/products/{product.slug}/")
@@ -113,7 +120,7 @@ def test_an_entry_that_is_not_a_view_is_dropped_and_the_rest_flushed(client):
     assert product_views_flush() == 4  # taken off the buffer, all four
 
     assert [r["aggregate_id"] for r in views()] == [product.pk]
-    assert buffer().llen(BUFFER_KEY) == 0
+    assert buffer().llen(buffer_key()) == 0
 
 
 def test_two_flushes_at_once_lose_and_double_nothing(client):
@@ -128,4 +135,4 @@ def test_two_flushes_at_once_lose_and_double_nothing(client):
     assert errors == [None, None]
     assert sum(results) == 30  # whichever flush got the lock took them all
     assert len(views()) == 30
-    assert buffer().llen(BUFFER_KEY) == 0
+    assert buffer().llen(buffer_key()) == 0

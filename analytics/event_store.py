@@ -85,7 +85,9 @@ def _new_client(url: str):
     if url.startswith(MOCK_SCHEME):
         import mongomock  # a test dependency, imported only where asked for
 
-        return mongomock.MongoClient()
+        # tz_aware like the real client below: datetimes come back aware, and
+        # compare with the aware datetimes the queries carry.
+        return mongomock.MongoClient(tz_aware=True)
     timeout = settings.MONGO_TIMEOUT_MS
     concern = settings.MONGO_WRITE_CONCERN
     return pymongo.MongoClient(
@@ -303,12 +305,12 @@ def ship(events: Iterable[dict], db=None) -> int:
                 _refuse_or_raise(event_id, {"code": exc.code, "errmsg": str(exc)}, exc)
     except PyMongoError as exc:
         raise EventStoreUnavailable(
-            f"MongoDB refused or did not answer: {_short(exc)}"
+            f"MongoDB refused or did not answer: {short_error(exc)}"
         ) from exc
     return new
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
     """pymongo's message without the topology it appends: one readable line."""
     text = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
     return text[:300]
@@ -341,4 +343,5 @@ def ping(db=None) -> None:
     try:
         db.command("ping")
     except PyMongoError as exc:
-        raise EventStoreUnavailable(f"MongoDB does not answer: {_short(exc)}") from exc
+        reason = f"MongoDB does not answer: {short_error(exc)}"
+        raise EventStoreUnavailable(reason) from exc

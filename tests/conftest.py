@@ -46,6 +46,19 @@ def staff_client(staff_user):
     return client
 
 
+@pytest.fixture
+def event_store_in_process(settings):
+    """The event log on an in-process mongomock store, for the tests that walk
+    every operation: with no store, the event-log endpoints answer 503 before
+    they read their input. tests/analytics/ tests them on MongoDB too."""
+    from analytics import event_store
+
+    settings.MONGO_URL = event_store.MOCK_SCHEME
+    event_store.forget_clients()
+    yield
+    event_store.forget_clients()
+
+
 def forget_the_catalog_cache():
     from catalog.cache import everything_forget, store
 

@@ -5,6 +5,8 @@ from datetime import date, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from analytics.event_store import BUSINESS_TYPES
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 # The longest window a report reads: a year and a day (a leap year's days,
 # plus one), so a year's report fits and no request scans the whole history.
@@ -174,3 +176,75 @@ class DailySalesOutput(serializers.Serializer):
     results = DailySalesRowOutput(many=True)
     view = ViewFreshnessOutput()
     live = LiveFreshnessOutput()
+
+
+# --- The event log (analytics/event_log.py) ----------------------------------
+
+BIGINT_MAX = 2**63 - 1
+
+
+class EventsInput(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=BUSINESS_TYPES, required=False, help_text="One event type."
+    )
+    customer = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, required=False,
+        help_text="The customer's id: their events only.",
+    )  # fmt: skip
+    since = serializers.DateTimeField(
+        required=False, help_text="Events at or after this instant."
+    )
+    until = serializers.DateTimeField(
+        required=False, help_text="Events before this instant."
+    )
+    cursor = serializers.CharField(
+        required=False, max_length=200, help_text="The `next` of the page before."
+    )
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    def validate(self, data):
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError(
+                {"until": "must be after since (the window is [since, until))."}
+            )
+        return data
+
+
+class AggregateOutput(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.IntegerField()
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.CharField(source="_id", help_text="The event's id (a UUID).")
+    type = serializers.CharField()
+    aggregate = AggregateOutput()
+    sequence = serializers.IntegerField(
+        help_text="The event's place in its aggregate's history, from 1, gapless."
+    )
+    customer_id = serializers.IntegerField(allow_null=True)
+    occurred_at = serializers.DateTimeField()
+    payload = serializers.JSONField()
+
+
+class EventsOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = EventOutput(many=True)
+
+
+class FunnelStepOutput(serializers.Serializer):
+    step = serializers.ChoiceField(choices=["viewed", "carted", "ordered"])
+    pairs = serializers.IntegerField(
+        help_text="(customer, product) pairs that reached this step."
+    )
+    of_viewed = serializers.FloatField(
+        allow_null=True, help_text="pairs / the viewed step's pairs."
+    )
+
+
+class FunnelOutput(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    source = serializers.ChoiceField(choices=["mongodb", "postgresql"])
+    steps = FunnelStepOutput(many=True)

@@ -28,4 +28,6 @@ urlpatterns = [
         views.BoughtTogetherApi.as_view(),
         name="report-bought-together",
     ),
+    path("events/", views.EventsApi.as_view(), name="event-log"),
+    path("funnel/", views.FunnelApi.as_view(), name="report-funnel"),
 ]

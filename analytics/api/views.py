@@ -3,9 +3,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from analytics import reports
+from analytics import event_log, reports
 from analytics.api import serializers as s
 
 WINDOWED = "Paid orders placed in [since, until), whole days in the shop's time zone."
@@ -185,3 +186,53 @@ class DailySalesApi(_ReportApi):
             **reports.daily_sales(window),
         }
         return Response(self.output_class(body).data)
+
+
+class EventsApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        parameters=[s.EventsInput],
+        responses={200: s.EventsOutput},
+        description="The MongoDB event log, newest first, by keyset: `next` "
+        "carries the last event's (occurred_at, id). 503 "
+        "`event_store_unavailable` when MongoDB does not answer (the events "
+        "wait in the outbox meanwhile).",
+    )
+    def get(self, request):
+        data = s.EventsInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        params = dict(data.validated_data)
+        if "customer" in params:
+            params["customer_id"] = params.pop("customer")
+        page = event_log.events_page(**params)
+        next_url = None
+        if page.next_cursor:
+            next_url = replace_query_param(
+                request.build_absolute_uri(), "cursor", page.next_cursor
+            )
+        body = {"next": next_url, "results": page.events}
+        return Response(s.EventsOutput(body).data)
+
+
+class FunnelApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        parameters=[s.WindowInput],
+        responses={200: s.FunnelOutput},
+        description="Viewed -> carted -> ordered, per (customer, product) "
+        "pair: of the pairs a signed-in customer viewed in [since, until), "
+        "those whose product they then added to the cart, and then ordered. "
+        "An aggregation pipeline over the MongoDB event log, whose raw views "
+        "expire after EVENT_VIEW_TTL_SECONDS (90 days by default): an older "
+        "window has no views. 503 "
+        "`event_store_unavailable` when MongoDB does not answer.",
+    )
+    def get(self, request):
+        data = s.WindowInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        window = reports.Window(
+            data.validated_data["since"], data.validated_data["until"]
+        )
+        return Response(s.FunnelOutput(event_log.funnel_mongo(window)).data)

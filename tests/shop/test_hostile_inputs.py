@@ -60,7 +60,10 @@ from tests.dbs import ALL_DATABASES, as_staff
 from tests.shop.every_operation import PASSWORD, WHERE, valid_inputs
 
 # /healthz reads the replica.
-pytestmark = pytest.mark.django_db(databases=["default", "replica"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "replica"]),
+    pytest.mark.usefixtures("event_store_in_process"),
+]
 
 SQL_INJECTIONS = [
     "' OR 1=1 --",

@@ -44,7 +44,10 @@ from tests.orders.factories import CartFactory, CartItemFactory, OrderFactory
 from tests.shop.every_operation import request_kwargs, valid_inputs
 
 # /healthz reads the replica.
-pytestmark = pytest.mark.django_db(databases=["default", "replica"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "replica"]),
+    pytest.mark.usefixtures("event_store_in_process"),
+]
 
 OK = "allowed"  # neither 401 nor 403 (nor 5xx): the view itself answered
 ANONYMOUS = "anonymous"
@@ -77,6 +80,9 @@ INTENDED = {
     "GET /api/v1/analytics/category-rollup/": STAFF,
     "GET /api/v1/analytics/cohorts/": STAFF,
     "GET /api/v1/analytics/bought-together/": STAFF,
+    # The MongoDB event log (analytics/event_log.py): every customer's events.
+    "GET /api/v1/analytics/events/": STAFF,
+    "GET /api/v1/analytics/funnel/": STAFF,
     "GET /api/v1/cart/": CUSTOMER,
     "POST /api/v1/cart/items/": CUSTOMER,
     "PATCH /api/v1/cart/items/{item_id}/": CUSTOMER,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from orders.partitions import stock_ledger_maintain
 from orders.services import checkout_recover, idempotency_key_purge
 
 log = logging.getLogger(__name__)
@@ -36,3 +37,13 @@ def idempotency_key_purge_task() -> int:
     return idempotency_key_purge(
         older_than=timedelta(seconds=settings.IDEMPOTENCY_KEY_RETENTION)
     )
+
+
+@shared_task(acks_late=True)
+def stock_ledger_partitions_task() -> dict:
+    """Daily: the stock ledger's months ahead made, its old months detached.
+
+    Idempotent: a month that has its partition is left alone, and a month
+    already detached is no longer there to detach.
+    """
+    return asdict(stock_ledger_maintain())

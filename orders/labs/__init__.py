@@ -1,7 +1,7 @@
 """The orders labs: the stock ledger trigger and a procedure (09), savepoints
 (10), lost updates and isolation levels (11), deadlocks and SKIP LOCKED (12),
-the product list and the stock lock in SQLAlchemy (16), row-level security
-(22).
+partitioning the stock ledger (15), the product list and the stock lock in
+SQLAlchemy (16), row-level security (22).
 
 One module per lab, named after it; importing this package registers them
 all. _common.py holds what several labs share: the rows they work on (made
@@ -23,6 +23,7 @@ from orders.labs import (
     isolation,
     ledger_trigger,
     lost_update,
+    partitioning,
     rls,
     savepoint,
     skip_locked,
@@ -34,6 +35,7 @@ __all__ = [
     "isolation",
     "ledger_trigger",
     "lost_update",
+    "partitioning",
     "rls",
     "savepoint",
     "skip_locked",

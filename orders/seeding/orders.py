@@ -17,8 +17,10 @@ ever asks about, and a rerun of the same seed files the same entries again.
 
 Historical orders leave stock alone. The stock levels the catalogue phase
 wrote are today's, after every past sale; taking these sales off them again
-would count each sale twice. So this phase never touches catalog_stock_level
-and the stock ledger (fed by a trigger on that table) gets no rows from it.
+would count each sale twice. So this phase never touches catalog_stock_level;
+it writes the orders' movements into the stock ledger directly, balanced so
+that each stock row's movements still add up to its stock
+(stock_history.py).
 """
 
 import random
@@ -34,6 +36,7 @@ from shop.seeding.plan import Plan
 
 from .coupons import COUPONS, usage_limit
 from .order_draws import DAY, Catalog, Customers, at, order_moments
+from .stock_history import seed_stock_history
 
 STATUSES = ("paid", "cancelled", "failed")
 STATUS_WEIGHTS = (85, 7, 8)
@@ -64,7 +67,11 @@ SEEDED_REFERENCES = uuid.uuid5(uuid.NAMESPACE_URL, "shop:seeded-payment-referenc
 def orders_row_count(plan: Plan) -> int:
     """Estimate the phase's rows for the progress bar; the draws settle it."""
     lines, payments, redemptions = 2.5, 1.07, 0.1
-    return len(COUPONS) + round(plan.orders * (1 + lines + payments + redemptions))
+    # The ledger's history: a sale per paid line, a cancel per cancelled
+    # one, and receipts (orders/seeding/stock_history.py).
+    movements = 2.5 * 0.92 + 2.5 * 0.07 + 1.0
+    rows = 1 + lines + payments + redemptions + movements
+    return len(COUPONS) + round(plan.orders * rows)
 
 
 def seed_orders(
@@ -105,6 +112,7 @@ def seed_orders(
     # Last, when every use is counted.
     writer.expect_more_rows(len(COUPONS))
     writer.copy(Coupon, COUPON_FIELDS, history.coupon_rows())
+    seed_stock_history(writer)
 
 
 class _History:

@@ -473,6 +473,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.daily_sales_refresh_task",
         "schedule": float(env("DAILY_SALES_REFRESH_INTERVAL", "900")),
     },
+    # The stock ledger's partitions (orders/partitions.py): months ahead made,
+    # old months detached. Daily; a missed run only uses up a month of the
+    # STOCK_LEDGER_MONTHS_AHEAD margin.
+    "stock-ledger-partitions": {
+        "task": "orders.tasks.stock_ledger_partitions_task",
+        "schedule": 86400.0,
+    },
     "product-views-flush": {
         "task": "analytics.tasks.product_views_flush_task",
         "schedule": float(env("VIEW_FLUSH_INTERVAL", "5")),
@@ -512,6 +519,17 @@ MONGO_SOCKET_TIMEOUT_MS = int(env("MONGO_SOCKET_TIMEOUT_MS", "5000"))
 MONGO_WRITE_CONCERN = env("MONGO_WRITE_CONCERN", "majority")
 # Raw product views expire from the event log after this (a TTL index).
 EVENT_VIEW_TTL_SECONDS = int(env("EVENT_VIEW_TTL_SECONDS", str(90 * 86400)))
+
+# --- The stock ledger's partitions (orders/partitions.py) ----------------------
+# Months made ahead of today's: the margin a stopped task has before rows
+# start landing in the default partition.
+STOCK_LEDGER_MONTHS_AHEAD = int(env("STOCK_LEDGER_MONTHS_AHEAD", "3"))
+# Months kept in the ledger (0: keep all); older ones are detached into the
+# schema orders_archive. Five years: the seed's history (two years before
+# its base time) stays, and so does a bookkeeping period of most countries.
+STOCK_LEDGER_RETENTION_MONTHS = int(env("STOCK_LEDGER_RETENTION_MONTHS", "60"))
+# How long making or detaching a partition may wait for checkout's locks.
+STOCK_LEDGER_LOCK_TIMEOUT = env("STOCK_LEDGER_LOCK_TIMEOUT", "2s")
 
 # --- The outbox (shop/models.py, analytics/relay.py) --------------------------
 # Events per relay batch (one transaction, one bulk write), and batches per

@@ -33,8 +33,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 
 install-bench: $(VENV)/.bench-installed
 
+# The shards too (chapter 15): two small clusters, seconds to create once,
+# so that the sharding lab and its tests run wherever the suite does.
 services:
 	@bash scripts/services.sh up
+	@bash scripts/services.sh shards up
 
 migrate: install services
 	$(PY) manage.py migrate --database owner --noinput

@@ -3,16 +3,19 @@
 # a PostgreSQL primary (127.0.0.1:55432), a streaming replica built from it
 # with a physical replication slot (127.0.0.1:55433), pgbouncer in transaction
 # mode in front of the primary (127.0.0.1:56432) when its package is
-# installed, and Redis if none answers.
-# TCP connections to all three must use TLS, with a server certificate signed
-# by a local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
+# installed, and Redis if none answers; on request, two small shards for
+# chapter 15's postgres_fdw sharding (127.0.0.1:55434 and :55435).
+# TCP connections to all of them must use TLS, with a server certificate
+# signed by a local CA under var/pg/tls/ (clients verify it: sslmode=verify-full).
 #
-#   scripts/services.sh up         start everything (idempotent, reuses what exists)
-#   scripts/services.sh pgbouncer  start pgbouncer alone, or reload its settings
-#   scripts/services.sh workers    a Celery worker and beat, and the catalog
-#                                  cache's listener, for `make run`
-#   scripts/services.sh down       stop what `up` and `workers` started, by pid
-#   scripts/services.sh status     one line per service
+#   scripts/services.sh up          start everything (idempotent, reuses what exists)
+#   scripts/services.sh pgbouncer   start pgbouncer alone, or reload its settings
+#   scripts/services.sh workers     a Celery worker and beat, and the catalog
+#                                   cache's listener, for `make run`
+#   scripts/services.sh shards up   start the two shards (then: manage.py shards setup)
+#   scripts/services.sh shards down stop them
+#   scripts/services.sh down        stop what `up`, `workers` and `shards up` started
+#   scripts/services.sh status      one line per service
 #
 # Every step is safe to re-run: an existing cluster is started, not rebuilt.
 set -euo pipefail
@@ -44,6 +47,14 @@ PGBOUNCER_POOL_SIZE="${SHOP_PGBOUNCER_POOL_SIZE:-30}"
 PGBOUNCER_MAX_CLIENT_CONN="${SHOP_PGBOUNCER_MAX_CLIENT_CONN:-200}"
 # A user of pgbouncer's admin console only, unknown to PostgreSQL.
 PGBOUNCER_ADMIN_PASSWORD="${SHOP_PGBOUNCER_ADMIN_PASSWORD:-shop_pgbouncer}"
+# The shards (chapter 15): two clusters that the primary reaches through
+# postgres_fdw. analytics/shards.py reads the same SHOP_SHARD* variables,
+# with the same defaults.
+SHARD1="$PGVAR/shard1"
+SHARD2="$PGVAR/shard2"
+SHARD1_PORT="${SHOP_SHARD1_PORT:-55434}"
+SHARD2_PORT="${SHOP_SHARD2_PORT:-55435}"
+SHARD_PASSWORD="${SHOP_SHARD_PASSWORD:-shop_shard}"
 # Unset: the local Redis. Set empty: no Redis at all (the settings' rule too).
 REDIS_URL="${REDIS_URL-redis://127.0.0.1:6379/0}"
 
@@ -137,7 +148,7 @@ prepare_dirs() {
         # Only a data directory that is not the postgres user's yet: a running
         # cluster creates and removes files under it while chown walks it
         # (a test dropping its database was enough to fail `up`).
-        for d in "$PRIMARY" "$REPLICA"; do
+        for d in "$PRIMARY" "$REPLICA" "$SHARD1" "$SHARD2"; do
             if [ -d "$d" ] && [ "$(stat -c %U "$d")" != postgres ]; then
                 chown -R postgres: "$d"
             fi
@@ -644,6 +655,92 @@ stop_celery() {
     done
 }
 
+# --- shards (chapter 15) -----------------------------------------------------
+# Two small clusters, each holding one hash partition of the order archive.
+# The primary reaches them through postgres_fdw (`manage.py shards setup`
+# makes the foreign servers, the shard-side tables and the partitioned
+# table); nothing else in the shop needs them, so `up` leaves them alone.
+init_shard() {  # data directory, port
+    local dir="$1" port="$2"
+    [ -f "$dir/PG_VERSION" ] && return 0
+    say "initdb $(basename "$dir") in $dir"
+    as_pg "$PG_BIN/initdb" -D "$dir" -U postgres --auth-local=trust \
+        --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$dir/postgresql.conf" <<CONF
+
+# --- a shard of the order archive (scripts/services.sh, chapter 15) ---
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$SOCKDIR'
+# Small: a shard here holds a lab's few thousand rows, not a shop's orders.
+shared_buffers = '16MB'
+# Every primary backend that touches a shard keeps its own connection to it
+# for the rest of its life (postgres_fdw caches them), pooled ones included.
+max_connections = 60
+# No standby and no WAL archive: a shard is rebuilt from nothing by
+# 'shards up' and 'manage.py shards setup'.
+wal_level = minimal
+max_wal_senders = 0
+# The sharding lab counts the EXPLAINs that use_remote_estimate sends here.
+shared_preload_libraries = 'pg_stat_statements'
+CONF
+}
+
+start_shard() {  # data directory, port
+    local dir="$1" port="$2" name
+    name="$(basename "$1")"
+    if pg_running "$dir"; then say "$name already running on $port"; return 0; fi
+    say "starting $name on 127.0.0.1:$port"
+    as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$PGLOG/$name.log" -w -t 60 start >/dev/null \
+        || die "$name failed to start; see $PGLOG/$name.log"
+    wait_ready "$port"
+}
+
+# The role the primary's user mappings log in as, and the development
+# database's shard (the test databases' shards are made by `manage.py shards
+# setup`). Password logins (scram-sha-256 over TLS, as initdb's
+# --auth-host above sets them), not trust: postgres_fdw refuses a connection
+# made for a role that is not a superuser, such as shop_app, unless the shard
+# asked for the password, so that no role can borrow the primary's own
+# identity on another server.
+ensure_shard_role() {  # port
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$1" -U postgres -d postgres \
+        -v shard_pw="$SHARD_PASSWORD" -v db="$DB_NAME" <<'SQL'
+SELECT 'CREATE ROLE shop_shard' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_shard') \gexec
+-- Owns the shard's tables; never a superuser, so the primary's mappings
+-- hand its app no more than these tables.
+ALTER ROLE shop_shard LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'shard_pw';
+SELECT format('CREATE DATABASE %I OWNER shop_shard', :'db')
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+}
+
+cmd_shards_up() {
+    check_pg_version
+    ensure_reachable
+    prepare_dirs
+    ensure_tls_files
+    local shard dir port
+    for shard in "$SHARD1:$SHARD1_PORT" "$SHARD2:$SHARD2_PORT"; do
+        dir="${shard%:*}" port="${shard##*:}"
+        init_shard "$dir" "$port"
+        reload_if_running "$dir" "$(ensure_tls_conf "$dir")"
+        start_shard "$dir" "$port"
+        ensure_shard_role "$port"
+    done
+    say "shards ready: 127.0.0.1:$SHARD1_PORT and 127.0.0.1:$SHARD2_PORT; next: python manage.py shards setup"
+}
+
+cmd_shards_down() {
+    local d
+    for d in "$SHARD2" "$SHARD1"; do
+        if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
+            say "stopping $(basename "$d")"
+            as_pg "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
+        fi
+    done
+}
+
 cmd_down() {
     # The web server and the workers first: they hold connections to the
     # databases.
@@ -662,6 +759,7 @@ cmd_down() {
     # Before the primary: its server connections would otherwise be cut
     # under it.
     stop_pgbouncer
+    cmd_shards_down
     local d
     for d in "$REPLICA" "$PRIMARY"; do
         if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then
@@ -680,6 +778,11 @@ cmd_status() {
     local d
     for d in "$PRIMARY" "$REPLICA"; do
         if [ -f "$d/PG_VERSION" ] && pg_running "$d"; then echo "$(basename "$d"): running"; else echo "$(basename "$d"): stopped"; fi
+    done
+    for d in "$SHARD1" "$SHARD2"; do
+        if [ ! -f "$d/PG_VERSION" ]; then echo "$(basename "$d"): not created (scripts/services.sh shards up)"
+        elif pg_running "$d"; then echo "$(basename "$d"): running"
+        else echo "$(basename "$d"): stopped"; fi
     done
     if [ -n "$(pgbouncer_pid)" ]; then
         echo "pgbouncer: running on $PGBOUNCER_PORT (pid $(pgbouncer_pid))"
@@ -711,7 +814,13 @@ case "${1:-}" in
     up) cmd_up ;;
     pgbouncer) cmd_pgbouncer ;;
     workers) cmd_workers ;;
+    shards)
+        case "${2:-}" in
+            up) cmd_shards_up ;;
+            down) cmd_shards_down ;;
+            *) echo "usage: $0 shards up|down" >&2; exit 2 ;;
+        esac ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|pgbouncer|workers|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|pgbouncer|workers|shards up|shards down|down|status" >&2; exit 2 ;;
 esac

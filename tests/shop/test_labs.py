@@ -52,6 +52,10 @@ EXPECTED_LABS = {
     "outbox",
     "joins",
     "windows",
+    "partitioning",
+    "sharding",
+    "redis",
+    "nosql-models",
 }
 
 ROW_COUNTS_SQL = """

@@ -27,6 +27,7 @@ from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection
 from pymongo.errors import PyMongoError
 
@@ -37,6 +38,8 @@ from shop.errors import NotFound, ServiceUnavailable
 from shop.sql_files import read_sql
 
 FUNNEL_STEPS = ("viewed", "carted", "ordered")
+# The years a cursor's time may name (the reports' window bounds too).
+CURSOR_YEARS = (1970, 9000)
 FUNNEL_JOB = "funnel_report"
 
 
@@ -77,7 +80,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         when = datetime.fromisoformat(at)
         if not isinstance(event_id, str) or len(event_id) != 36 or not when.tzinfo:
             raise ValueError(event_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        # In UTC and within years BSON's dates and the shop's events can
+        # hold: 0001-01-01 at +05:00 is a valid ISO time that pymongo cannot
+        # convert (OverflowError), and a cursor must never be a 500.
+        when = when.astimezone(UTC)
+        if not CURSOR_YEARS[0] <= when.year <= CURSOR_YEARS[1]:
+            raise ValueError(at)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
         raise NotFound("Invalid cursor.", code="invalid_cursor") from None
     return when, event_id
 
@@ -127,6 +136,7 @@ def events_page(*, limit: int, cursor: str | None = None, **filters) -> EventPag
             .find(query)
             .sort([("occurred_at", -1), ("_id", -1)])
             .limit(limit + 1)
+            .max_time_ms(settings.MONGO_QUERY_TIMEOUT_MS)
         )
     except (event_store.EventStoreUnavailable, PyMongoError) as exc:
         raise _unavailable(exc) from exc
@@ -275,7 +285,10 @@ def funnel_mongo(window: Window) -> dict:
     try:
         rows = list(
             event_store.database()[event_store.VIEWS].aggregate(
-                funnel_pipeline(params["since"], params["until"])
+                funnel_pipeline(params["since"], params["until"]),
+                # The server stops the pipeline, not only the client waiting
+                # for it: a staff retry never piles up behind a long one.
+                maxTimeMS=settings.MONGO_QUERY_TIMEOUT_MS,
             )
         )
     except (event_store.EventStoreUnavailable, PyMongoError) as exc:
@@ -287,8 +300,9 @@ def funnel_sql(window: Window) -> dict:
     """The same funnel in SQL, over the events the outbox still holds.
 
     A job context: only jobs may read the outbox (shop/sql/rls/outbox_v01.sql).
-    The relay purges shipped events after OUTBOX_RETENTION, so this answers
-    for recent windows; the event log keeps them all.
+    The relay purges shipped events after OUTBOX_RETENTION_SECONDS (7 days),
+    so this answers for recent windows only; the event log keeps business
+    events for good and views for EVENT_VIEW_TTL_SECONDS (90 days).
     """
     params = window.params()
     with job_transaction(FUNNEL_JOB), connection.cursor() as cursor:

@@ -16,7 +16,7 @@ events shipped.
 MONGO_URL `mongomock://` stands for an in-process mongomock store: the unit
 tests and the "Mongo down" lab run on it where no MongoDB server runs. Its
 results are mongomock's, not MongoDB's: it ignores validators, for one.
-tests/analytics/test_event_store.py runs the same tests on a real server,
+tests/analytics/test_relay.py runs the same tests on a real server,
 marked `mongo`, whenever MONGO_URL answers.
 """
 

@@ -514,6 +514,10 @@ MONGO_DB = env("MONGO_DB", "shop_events")
 # batch's row locks are held meanwhile (analytics/relay.py).
 MONGO_TIMEOUT_MS = int(env("MONGO_TIMEOUT_MS", "2000"))
 MONGO_SOCKET_TIMEOUT_MS = int(env("MONGO_SOCKET_TIMEOUT_MS", "5000"))
+# The server-side limit of a staff read of the event log (maxTimeMS), below
+# the socket timeout: MongoDB stops the query rather than finishing it for
+# a client that gave up (analytics/event_log.py).
+MONGO_QUERY_TIMEOUT_MS = int(env("MONGO_QUERY_TIMEOUT_MS", "4000"))
 # "majority": acknowledged by most of a replica set's members, so a failover
 # cannot roll back what the relay marked shipped (a lone server: itself).
 MONGO_WRITE_CONCERN = env("MONGO_WRITE_CONCERN", "majority")
@@ -524,8 +528,9 @@ EVENT_VIEW_TTL_SECONDS = int(env("EVENT_VIEW_TTL_SECONDS", str(90 * 86400)))
 # Months made ahead of today's: the margin a stopped task has before rows
 # start landing in the default partition.
 STOCK_LEDGER_MONTHS_AHEAD = int(env("STOCK_LEDGER_MONTHS_AHEAD", "3"))
-# Months kept in the ledger (0: keep all); older ones are detached into the
-# schema orders_archive. Five years: the seed's history (two years before
+# Months kept in the ledger (0: keep all; at least 12 otherwise, which the
+# detaching function enforces); older ones are detached into the schema
+# orders_archive. Five years: the seed's history (two years before
 # its base time) stays, and so does a bookkeeping period of most countries.
 STOCK_LEDGER_RETENTION_MONTHS = int(env("STOCK_LEDGER_RETENTION_MONTHS", "60"))
 # How long making or detaching a partition may wait for checkout's locks.

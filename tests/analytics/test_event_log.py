@@ -9,6 +9,7 @@ mongomock always, a real MongoDB when MONGO_URL answers.
 
 import json
 import socket
+from base64 import urlsafe_b64encode
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -83,7 +84,7 @@ def ordered(customer: int, order: int, products: list[int], when: datetime) -> d
 
 
 def funnel_history() -> None:
-    """Five (customer, product) pairs viewed in the window, three carted, one ordered.
+    """Six (customer, product) pairs viewed in the window, three carted, one ordered.
 
     Customers 1..6, products 1..4; the day is [00:00, 24:00) of DAY.
     """
@@ -137,6 +138,24 @@ def test_the_funnel_in_the_event_log_and_in_sql_agree_with_the_hand_count(store)
     assert in_sql["steps"] == EXPECTED_FUNNEL
     assert in_mongo["steps"] == EXPECTED_FUNNEL
     assert (in_sql["source"], in_mongo["source"]) == ("postgresql", "mongodb")
+
+
+def test_both_funnels_compare_times_at_mongodbs_millisecond(store):
+    """BSON dates hold milliseconds: a cart add 0.5 ms before the view, in
+    the same millisecond, is "after" it in the event log, and in SQL too."""
+    micro = timedelta(microseconds=1)
+    append(
+        view(1, 1, at(10) + 900 * micro),
+        carted(1, 1, at(10) + 400 * micro),  # same millisecond: counts
+        view(2, 1, at(10) + 1900 * micro),
+        carted(2, 1, at(10) + 400 * micro),  # a millisecond before: does not
+    )
+    in_sql = event_log.funnel_sql(WINDOW)
+    relay_pending()
+    in_mongo = event_log.funnel_mongo(WINDOW)
+    expected = [(2, 1.0), (1, 0.5), (0, 0.0)]
+    assert [(s["pairs"], s["of_viewed"]) for s in in_sql["steps"]] == expected
+    assert [(s["pairs"], s["of_viewed"]) for s in in_mongo["steps"]] == expected
 
 
 def test_an_empty_window_is_a_funnel_of_zeros(store):
@@ -221,6 +240,11 @@ def test_filters_by_type_customer_and_window(store, staff_client):
     assert len(window) == 2 and {e["type"] for e in window} == {"cart.item_added"}
 
 
+def cursor_of(at: str) -> str:
+    raw = json.dumps([at, "00000000-0000-0000-0000-000000000000"]).encode()
+    return urlsafe_b64encode(raw).decode()
+
+
 @pytest.mark.parametrize(
     "params, status, code",
     [
@@ -233,6 +257,10 @@ def test_filters_by_type_customer_and_window(store, staff_client):
         ({"limit": "201"}, 400, "invalid"),
         ({"cursor": "not-a-cursor"}, 404, "invalid_cursor"),
         ({"cursor": "WyJ4IiwgMV0"}, 404, "invalid_cursor"),  # ["x", 1]
+        # A valid ISO time that no BSON date can hold once in UTC.
+        ({"cursor": cursor_of("0001-01-01T00:00:00+05:00")}, 404, "invalid_cursor"),
+        ({"cursor": cursor_of("9999-12-31T23:00:00-05:00")}, 404, "invalid_cursor"),
+        ({"cursor": cursor_of("2026-03-10T10:00:00")}, 404, "invalid_cursor"),
     ],
 )
 def test_bad_input_is_a_clear_4xx(store, staff_client, params, status, code):

@@ -19,6 +19,7 @@ from orders.partitions import (
 )
 from tests.catalog.factories import StockLevelFactory
 from tests.dbs import ALL_DATABASES
+from tests.orders.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
@@ -54,12 +55,12 @@ def ensure(first: date, last: date) -> int:
         return cursor.fetchone()[0]
 
 
-def movement_at(level_id: int, at: datetime) -> None:
+def movement_at(level_id: int, at: datetime, order_id: int | None = None) -> None:
     """A ledger row dated `at`, written through the parent as the owner would."""
     owner_sql(
         f"INSERT INTO {LEDGER} (stock_level_id, on_hand_delta, reserved_delta,"
-        " reason, created_at) VALUES (%s, 1, 0, 'test', %s)",
-        [level_id, at],
+        " reason, order_id, created_at) VALUES (%s, 1, 0, 'test', %s, %s)",
+        [level_id, order_id, at],
     )
 
 
@@ -172,6 +173,73 @@ def test_a_row_of_a_month_without_a_partition_waits_in_the_default_then_moves():
     assert ensure(date(2031, 5, 1), date(2031, 5, 1)) == 0  # made once
 
 
+def test_a_checkouts_movement_moves_out_of_the_default_despite_row_level_security():
+    """ATTACH checks the moved rows' foreign keys in one query held to FORCE
+    row-level security, which shows an owner acting for nobody no order: the
+    function acts as a job for it, or this movement would "violate" its key."""
+    level = StockLevelFactory(quantity_on_hand=0)
+    order = OrderFactory()
+    movement_at(level.pk, datetime(2031, 6, 3, tzinfo=UTC), order_id=order.pk)
+    assert ensure(date(2031, 6, 1), date(2031, 6, 1)) == 1
+    assert where_rows_are(level.pk) == {partition(date(2031, 6, 1)): 1}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.job', true)")
+        assert cursor.fetchone()[0] in (None, "")  # the caller's context is back
+
+
+def test_the_task_moves_rows_of_past_months_left_in_the_default():
+    """The task was stopped past its months ahead: rows of a month that got
+    no partition wait in the default, and the next run makes that month."""
+    level = StockLevelFactory(quantity_on_hand=0)
+    past = months_before(THIS_MONTH, 7)
+    assert partition(past) not in partitions()
+    movement_at(level.pk, datetime(past.year, past.month, 2, tzinfo=UTC))
+    assert where_rows_are(level.pk) == {f"{LEDGER}_default": 1}
+    assert stock_ledger_maintain().made == 1
+    assert where_rows_are(level.pk) == {partition(past): 1}
+
+
+def test_a_callers_temporary_table_cannot_stand_in_for_the_default():
+    """The app may create temporary tables; the definer functions name every
+    table with its schema and search pg_temp last, so a TEMP TABLE named
+    like the default partition feeds nothing into the ledger."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {LEDGER}_default ON COMMIT DROP AS"
+            f" SELECT * FROM {LEDGER} WITH NO DATA"
+        )
+        cursor.execute(
+            f"INSERT INTO pg_temp.{LEDGER}_default (id, on_hand_delta,"
+            " reserved_delta, reason, created_at, stock_level_id)"
+            " VALUES (-1, 999, 0, 'forged', '2031-08-10 00:00+00', 1)"
+        )
+        cursor.execute(
+            "SELECT orders_stock_ledger_partitions_ensure('2031-08-01', '2031-08-01')"
+        )
+    assert owner_sql(f"SELECT count(*) FROM {LEDGER} WHERE reason = 'forged'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "orders_stock_ledger_partitions_detach(date_trunc('month', now())::date)",
+        "orders_stock_ledger_partitions_detach('2100-01-01')",
+        "orders_stock_ledger_partitions_ensure('1999-12-01', '2000-01-01')",
+        "orders_stock_ledger_partitions_ensure('2030-01-01', '2090-01-01')",
+    ],
+)
+def test_the_app_cannot_detach_recent_months_or_make_months_without_bound(call):
+    """The bounds are the functions' own: the app's role can call them
+    directly, around orders/partitions.py."""
+    with (
+        pytest.raises(Exception) as refused,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"SELECT {call}")
+    assert getattr(refused.value.__cause__, "sqlstate", None) == "22023"
+
+
 def test_old_months_are_detached_into_the_archive_with_their_rows(settings):
     level = StockLevelFactory(quantity_on_hand=0)
     ensure(date(2020, 1, 1), date(2020, 3, 1))
@@ -186,6 +254,13 @@ def test_old_months_are_detached_into_the_archive_with_their_rows(settings):
         f'SELECT count(*) FROM orders_archive."{partition(date(2020, 2, 1))}"'
     )
     assert archived == [(1,)]
+    # No longer tied to the live tables: no foreign key, no trigger on them.
+    keys = owner_sql(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+        " AND conrelid = %s::regclass",
+        [f"orders_archive.{partition(date(2020, 2, 1))}"],
+    )
+    assert keys == [(0,)]
     again = stock_ledger_maintain()
     assert (again.made, again.detached) == (0, [])
 

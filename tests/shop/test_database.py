@@ -106,3 +106,30 @@ def test_the_replica_streams_what_the_primary_commits():
         assert cursor.fetchone() == (True,)
         cursor.execute("SELECT name FROM catalog_category WHERE id = %s", [category.pk])
         assert cursor.fetchone() == ("Streamed",)
+
+
+def test_every_security_definer_function_searches_temporary_tables_last():
+    """A definer runs with its owner's rights. If its search_path leaves out
+    pg_temp, PostgreSQL searches the caller's temporary schema *first*, and a
+    TEMP TABLE of a caller's making could stand in for one of the shop's
+    (the attack the PostgreSQL manual describes under CREATE FUNCTION)."""
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proname, p.proconfig FROM pg_proc AS p"
+            " JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'public' AND p.prosecdef"
+            # An extension's own functions (pgaudit's) are its authors' to pin.
+            " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.objid = p.oid"
+            " AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e')"
+        )
+        definers = dict(cursor.fetchall())
+    assert "shop_outbox_append" in definers
+    unsafe = {
+        name: config
+        for name, config in definers.items()
+        if not any(
+            item.startswith("search_path=") and item.strip('"').endswith("pg_temp")
+            for item in config or []
+        )
+    }
+    assert unsafe == {}

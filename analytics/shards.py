@@ -20,18 +20,17 @@ shop's migrations depends on the archive: the shop runs without shards.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
+from shop.local_clusters import socket_dir
 from shop.sql_files import read_sql
 
 SQL_DIR = "analytics/sql/shards/"
@@ -80,17 +79,6 @@ SHARDS = (
     Shard("shard2", int(os.environ.get("SHOP_SHARD2_PORT", "55435")), remainder=1),
 )
 MODULUS = len(SHARDS)
-
-
-def socket_dir() -> Path:
-    """Where scripts/services.sh puts the clusters' sockets (its SOCKDIR)."""
-    root = Path(settings.BASE_DIR)
-    path = root / "var" / "pg" / "run"
-    # Unix socket paths are short; deep checkouts use /tmp, as services.sh does.
-    if len(str(path)) > 80:
-        digest = hashlib.md5(str(root).encode()).hexdigest()[:8]
-        path = Path(f"/tmp/shop-pg-{digest}")
-    return path
 
 
 def _first_line(exc: Exception) -> str:

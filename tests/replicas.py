@@ -7,12 +7,10 @@ standby's WAL replay. Nowhere else: over TCP every role needs its password,
 and the app's roles may not pause anything.
 """
 
-import hashlib
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
-from pathlib import Path
 
 import dj_database_url
 import psycopg
@@ -21,6 +19,7 @@ from django.conf import settings
 from django.db import connections
 
 from shop import replica
+from shop.local_clusters import socket_dir
 from tests.catalog.factories import (
     CategoryFactory,
     ProductFactory,
@@ -31,17 +30,6 @@ from tests.dbs import wait_for_replica
 
 # The suite's cache (shop/settings/test.py), before any test replaces it.
 SUITE_CACHES = settings.CACHES
-
-
-def socket_dir() -> Path:
-    """Where scripts/services.sh puts the clusters' sockets (its SOCKDIR)."""
-    root = Path(settings.BASE_DIR)
-    path = root / "var" / "pg" / "run"
-    # Unix socket paths are short; deep checkouts use /tmp, as services.sh does.
-    if len(str(path)) > 80:
-        digest = hashlib.md5(str(root).encode()).hexdigest()[:8]
-        path = Path(f"/tmp/shop-pg-{digest}")
-    return path
 
 
 def replica_port() -> int:

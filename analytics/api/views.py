@@ -30,6 +30,13 @@ class _ReportApi(APIView):
         return reports.Window(since=params.pop("since"), until=params.pop("until"))
 
 
+def window_of(request) -> reports.Window:
+    """The request's [since, until) window, validated (s.WindowInput)."""
+    data = s.WindowInput(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    return reports.Window(data.validated_data["since"], data.validated_data["until"])
+
+
 def _schema(input_class, output_class, description):
     return extend_schema(
         parameters=[input_class], responses={200: output_class}, description=description
@@ -175,11 +182,7 @@ class DailySalesApi(_ReportApi):
         "say how fresh each part is.",
     )
     def get(self, request):
-        data = s.WindowInput(data=request.query_params)
-        data.is_valid(raise_exception=True)
-        window = reports.Window(
-            data.validated_data["since"], data.validated_data["until"]
-        )
+        window = window_of(request)
         body = {
             "since": window.since,
             "until": window.until,
@@ -230,9 +233,5 @@ class FunnelApi(APIView):
         "`event_store_unavailable` when MongoDB does not answer.",
     )
     def get(self, request):
-        data = s.WindowInput(data=request.query_params)
-        data.is_valid(raise_exception=True)
-        window = reports.Window(
-            data.validated_data["since"], data.validated_data["until"]
-        )
+        window = window_of(request)
         return Response(s.FunnelOutput(event_log.funnel_mongo(window)).data)

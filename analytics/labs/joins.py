@@ -7,8 +7,7 @@ whole database as staff, as the API runs them.
 
 from __future__ import annotations
 
-from django.db import connection
-
+from analytics.labs._common import explain_analyzed
 from analytics.reports import latest_window
 from orders.labs._common import _customers, _orders
 from shop.lab import Narrator, lab, rolled_back
@@ -16,18 +15,6 @@ from shop.sql_files import read_sql
 
 TAG = "07"
 REPORTS = "analytics/sql/reports/"
-
-
-def _plan(n: Narrator, sql: str, params, label: str) -> list[str]:
-    n.say(f"    -- {label}")
-    with connection.cursor() as cursor:
-        # ANALYZE runs it (it only reads); TIMING OFF keeps the counts and
-        # drops the clock readings, which differ from run to run.
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
-        lines = [row[0] for row in cursor.fetchall()]
-    for line in lines:
-        n.say(f"       {line}")
-    return lines
 
 
 def _join_node(plan: list[str]) -> str:
@@ -84,8 +71,10 @@ def joins(n: Narrator) -> None:
             "both forms find the same customers, the lab's two without orders "
             "among them",
         )
-        first = _plan(n, not_exists_sql, params, "EXPLAIN, NOT EXISTS")
-        second = _plan(n, left_join_sql, params, "EXPLAIN, LEFT JOIN ... IS NULL")
+        first = explain_analyzed(n, not_exists_sql, params, "EXPLAIN, NOT EXISTS")
+        second = explain_analyzed(
+            n, left_join_sql, params, "EXPLAIN, LEFT JOIN ... IS NULL"
+        )
         n.expect(
             "Anti Join" in _join_node(first) and "Anti Join" in _join_node(second),
             "the planner makes both an anti join: it stops at a customer's first "
@@ -96,7 +85,7 @@ def joins(n: Narrator) -> None:
             "WHERE o.customer_id IS NULL", "WHERE o.id IS NULL"
         )
         by_key = n.sql(by_key_sql, params, label="testing o.id instead", limit=3)
-        third = _plan(n, by_key_sql, params, "EXPLAIN, testing o.id")
+        third = explain_analyzed(n, by_key_sql, params, "EXPLAIN, testing o.id")
         n.expect(
             by_key == by_not_exists
             and "Anti Join" not in _join_node(third)

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
+from analytics.labs._common import explain_analyzed
 from orders.labs._common import _customers
 from shop.lab import Narrator, lab, rolled_back
 from shop.sql_files import read_sql
@@ -155,18 +155,6 @@ ORDER BY conname
 """
 
 
-def _explain(n: Narrator, sql: str, params, label: str) -> list[str]:
-    n.say(f"    -- {label}")
-    with connection.cursor() as cursor:
-        # ANALYZE runs it (it only reads); TIMING OFF keeps the row counts
-        # and drops the clock readings, which differ from run to run.
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
-        lines = [row[0] for row in cursor.fetchall()]
-    for line in lines:
-        n.say(f"       {line}")
-    return lines
-
-
 def _not_run(n: Narrator, path: str, engine: str) -> None:
     """Print a .cql or .cypher file as it is; it is never executed."""
     text = (Path(settings.BASE_DIR) / path).read_text(encoding="utf-8")
@@ -231,7 +219,7 @@ def _bought_together(n: Narrator, window: dict, slugs: dict[int, str]) -> None:
         "for baskets of 3, 2, 2 and 3, so the work grows with the square of a "
         "basket",
     )
-    plan = _explain(n, sql, params, "EXPLAIN (ANALYZE): the plan")
+    plan = explain_analyzed(n, sql, params, "EXPLAIN (ANALYZE): the plan")
     n.expect(
         any("CTE Scan on order_products a" in line for line in plan)
         and any("CTE Scan on order_products b" in line for line in plan),
@@ -265,7 +253,7 @@ def _category_rollup(n: Narrator, window: dict) -> None:
         "its 3 bulbs and desk-lamps' 3 lamps; home, which sells nothing itself, "
         "has all 10",
     )
-    plan = _explain(n, sql, window, "EXPLAIN (ANALYZE): the plan")
+    plan = explain_analyzed(n, sql, window, "EXPLAIN (ANALYZE): the plan")
     ((categories, levels),) = n.sql(TREE_SQL, label="how deep the tree is, here")
     rounds = [
         int(match[1])

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import socket
 
-from django.conf import settings
 from django.db import connections, transaction
 from django.test.utils import override_settings
 
 from analytics import event_store
+from analytics.labs._common import store_url
 from analytics.relay import relay_pending
 from orders.labs._common import _committed_rows, _stock_rows
 from shop.lab import Narrator, lab, rolled_back
@@ -44,23 +44,6 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _store_url(n: Narrator) -> str:
-    """MONGO_URL if a MongoDB answers there, else mongomock (and say so)."""
-    url = settings.MONGO_URL
-    if url and not url.startswith(event_store.MOCK_SCHEME):
-        try:
-            event_store.ping()
-            n.say(f"    -- the event store: the MongoDB at MONGO_URL ({url})")
-            return url
-        except event_store.EventStoreUnavailable as exc:
-            n.say(f"    -- MONGO_URL does not answer ({exc}); using mongomock")
-    n.say(
-        "    -- the event store: mongomock, in this process (no MongoDB answers "
-        "at MONGO_URL). It shows the relay's logic, not MongoDB's behaviour."
-    )
-    return event_store.MOCK_SCHEME
 
 
 def _events(n: Narrator, ids, label):
@@ -152,7 +135,7 @@ def _mongo_down_and_back(n: Narrator, ids, only) -> None:
     )
 
     n.step("MongoDB back: the backlog drains, each event once")
-    url = _store_url(n)
+    url = store_url(n)
     database = f"lab_outbox_{ids[0]}"
     with override_settings(MONGO_URL=url, MONGO_DB=database):
         event_store.forget_clients()

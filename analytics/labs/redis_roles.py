@@ -27,7 +27,6 @@ from contextlib import contextmanager
 
 import redis
 from celery.exceptions import AlwaysEagerIgnored
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
 from django.http import HttpRequest
@@ -35,6 +34,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from kombu.transport.redis import Channel as KombuRedisChannel
 
 from analytics import event_store
+from analytics.labs._common import store_url
 from analytics.product_views import product_views_flush
 from analytics.relay import relay_pending
 from catalog import cache as catalog_cache
@@ -366,23 +366,6 @@ def _flush(n: Narrator, event_id: str) -> int:
 # --- 5. The event log -----------------------------------------------------------
 
 
-def _store_url(n: Narrator) -> str:
-    """MONGO_URL if a MongoDB answers there, else mongomock (and say so)."""
-    url = settings.MONGO_URL
-    if url and not url.startswith(event_store.MOCK_SCHEME):
-        try:
-            event_store.ping()
-            n.say(f"    the event store: the MongoDB at MONGO_URL ({url})")
-            return url
-        except event_store.EventStoreUnavailable as exc:
-            n.say(f"    MONGO_URL does not answer ({exc})")
-    n.say(
-        "    the event store: mongomock, in this process (no MongoDB answers at "
-        "MONGO_URL): its indexes are listed, its validators are not kept"
-    )
-    return event_store.MOCK_SCHEME
-
-
 def _index_rows(collection) -> list[tuple]:
     rows = []
     for index in collection.list_indexes():
@@ -412,7 +395,7 @@ def _lab_store(url: str, database: str):
 
 def _event_log(n: Narrator, product_id: int, event_id: str) -> None:
     n.step("5. The relay: the outbox event becomes a MongoDB document")
-    url = _store_url(n)
+    url = store_url(n)
     with _lab_store(url, f"lab_redis_{product_id}") as db:
         done = event_store.ensure_collections(db)
         n.say(f"    ensure_collections(): {len(done)} step(s), indexes as declared:")

@@ -148,6 +148,9 @@ def test_a_stopped_replica_is_degraded_not_down(
     assert "refused" in staff["services"]["replica"]["error"].lower()
 
 
+# The event log's endpoints on an in-process store: with none, they answer
+# 503 whatever else is up (tests/conftest.py:event_store_in_process).
+@pytest.mark.usefixtures("event_store_in_process")
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def test_no_api_operation_uses_the_replica(replica_stopped, monkeypatch):
     """With the standby stopped, everything answers; only /healthz asks it."""

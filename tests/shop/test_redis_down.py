@@ -186,6 +186,9 @@ def test_tasks_go_to_the_broker_on_own_redis_and_fail_once_it_is_down(
         idempotency_key_purge_task.delay()
 
 
+# The event log's endpoints on an in-process store: with none, they answer
+# 503 whatever else is up (tests/conftest.py:event_store_in_process).
+@pytest.mark.usefixtures("event_store_in_process")
 @pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def test_with_redis_down_no_operation_answers_500(celery_on_own_redis):
     own_redis = celery_on_own_redis

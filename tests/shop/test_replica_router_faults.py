@@ -253,6 +253,9 @@ def test_a_replica_that_never_answers_costs_readers_nothing(
     assert not status.usable
 
 
+# The event log's endpoints on an in-process store: with none, they answer
+# 503 whatever else is up (tests/conftest.py:event_store_in_process).
+@pytest.mark.usefixtures("event_store_in_process")
 @pytest.mark.django_db(transaction=True, databases=[*REPLICA_DATABASES, "loader"])
 def test_every_operation_answers_with_routing_on_and_the_replica_stopped(
     replica_routing, point_standbys, dead_port

@@ -267,6 +267,7 @@ def test_bad_input_is_a_clear_4xx(store, staff_client, params, status, code):
     response = staff_client.get(EVENTS, params)
     assert response.status_code == status, response.content
     assert response.json()["code"] == code
+    assert_matches_schema(response, EVENTS, "get")  # a documented status
 
 
 def test_customers_may_not_read_the_event_log(store):

@@ -11,20 +11,9 @@ from orders.models import StockMovement
 from shop.seeding.copy import CopyWriter
 from shop.sql_files import read_sql
 
-# Every month the history touches gets its partition before the rows come:
-# rows of a month without one would all land in the default partition.
-ENSURE_MONTHS = """
-SELECT orders_stock_ledger_partitions_ensure(
-    (min(paid_at) AT TIME ZONE 'UTC')::date,
-    (max(coalesce(cancelled_at, paid_at)) AT TIME ZONE 'UTC')::date)
-FROM orders_order
-WHERE paid_at IS NOT NULL
-HAVING count(*) > 0
-"""
-
 
 def seed_stock_history(writer: CopyWriter) -> int:
-    writer.cursor.execute(ENSURE_MONTHS)
+    writer.cursor.execute(read_sql("orders/seeding/sql/stock_history_months_v01.sql"))
     writer.cursor.execute(read_sql("orders/seeding/sql/stock_history_v01.sql"))
     written = writer.cursor.rowcount
     writer.progress.update(written)

@@ -47,15 +47,9 @@ def _unavailable(exc: Exception) -> ServiceUnavailable:
     reason = (
         str(exc)
         if isinstance(exc, event_store.EventStoreUnavailable)
-        else (f"MongoDB did not answer: {event_store.short_error(exc)}")
+        else f"MongoDB did not answer: {event_store.short_error(exc)}"
     )
     return ServiceUnavailable(reason, code="event_store_unavailable")
-
-
-def _aware(value: datetime) -> datetime:
-    # MongoDB keeps UTC milliseconds; a client that is not tz_aware (mongomock)
-    # hands them back naive.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- The event list ------------------------------------------------------------
@@ -68,7 +62,7 @@ class EventPage:
 
 
 def encode_cursor(occurred_at: datetime, event_id: str) -> str:
-    raw = json.dumps([_aware(occurred_at).isoformat(), event_id]).encode()
+    raw = json.dumps([occurred_at.isoformat(), event_id]).encode()
     return urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -141,8 +135,6 @@ def events_page(*, limit: int, cursor: str | None = None, **filters) -> EventPag
     except (event_store.EventStoreUnavailable, PyMongoError) as exc:
         raise _unavailable(exc) from exc
     page = found[:limit]
-    for doc in page:
-        doc["occurred_at"] = _aware(doc["occurred_at"])
     last = page[-1] if len(found) > limit else None
     next_cursor = encode_cursor(last["occurred_at"], last["_id"]) if last else None
     return EventPage(events=page, next_cursor=next_cursor)

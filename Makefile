@@ -9,29 +9,44 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-pgbouncer stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security install-bench
+.PHONY: backup pitr-drill run test test-pgbouncer stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security install-bench lock
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt is the app's lock (requirements.txt, what the image
+# installs) plus the test, lint and docs tools, at the same versions; every
+# line has its hashes, so pip installs exactly what was locked (`make lock`).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3.x ...'"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed
 
 # The attack tools, into the same venv; `make test` does without them.
 $(VENV)/.security-installed: $(VENV)/.installed requirements-security.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-security.txt
 	@touch $@
 
 install-security: $(VENV)/.security-installed
 
 # Locust, for the HTTP benchmark (bench/http.py); `make test` does without it.
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.txt
 	@touch $@
 
 install-bench: $(VENV)/.bench-installed
+
+# The locks, from the requirements*.in files, with the hashes of every file
+# PyPI has for each version (the image may build on another platform). Pins
+# already in a lock are kept unless an .in file asks for another version.
+# pip-tools runs from a throwaway virtualenv: it is not a dependency of the
+# shop. Order matters: each later lock is bound by the ones before it.
+PIP_COMPILE = var/pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras
+lock:
+	@[ -x var/pip-tools/bin/pip-compile ] || { $(PYTHON) -m venv var/pip-tools && var/pip-tools/bin/pip install --quiet pip-tools==7.7.0; }
+	for name in requirements requirements-dev requirements-bench requirements-security; do \
+		CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --output-file $$name.txt $$name.in || exit 1; \
+	done
 
 # The shards too (chapter 15): two small clusters, seconds to create once,
 # so that the sharding lab and its tests run wherever the suite does.
@@ -106,6 +121,13 @@ bench: migrate install-bench
 	$(PY) -m bench.rls $(BENCH_ARGS) $(RLS_ARGS)
 	$(PY) -m bench.cache $(BENCH_ARGS) $(CACHE_ARGS)
 	$(PY) -m bench.http $(BENCH_ARGS) $(HTTP_ARGS)
+
+# A pgBackRest backup of the primary (chapter 24, scripts/pgbackrest.sh):
+# BACKUP_TYPE=full, incr or diff (an incremental with no full one yet is
+# taken full). Fails, and takes none, while the WAL archiver is failing.
+BACKUP_TYPE ?= incr
+backup:
+	@bash scripts/services.sh backup $(BACKUP_TYPE)
 
 # The hot requests' plans on the large seed, in a scratch database of their
 # own (bench/plans.py): fails on a sequential scan of a table over 10,000

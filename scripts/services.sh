@@ -14,6 +14,8 @@
 #                                   cache's listener, for `make run`
 #   scripts/services.sh shards up   start the two shards (then: manage.py shards setup)
 #   scripts/services.sh shards down stop them
+#   scripts/services.sh backup full|incr|diff
+#                                   a pgBackRest backup of the primary (make backup)
 #   scripts/services.sh down        stop what `up`, `workers` and `shards up` started
 #   scripts/services.sh status      one line per service
 #
@@ -57,6 +59,11 @@ SHARD2_PORT="${SHOP_SHARD2_PORT:-55435}"
 SHARD_PASSWORD="${SHOP_SHARD_PASSWORD:-shop_shard}"
 # Unset: the local Redis. Set empty: no Redis at all (the settings' rule too).
 REDIS_URL="${REDIS_URL-redis://127.0.0.1:6379/0}"
+
+# pgBackRest's functions (archive_command_line, ensure_archive_conf,
+# ensure_stanza, cmd_backup) use the variables above.
+# shellcheck source=scripts/pgbackrest.sh
+source "$ROOT/scripts/pgbackrest.sh"
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -214,7 +221,7 @@ CONF
 
 reload_if_running() {  # data directory, what ensure_tls_conf printed
     if [ -n "$2" ] && pg_running "$1"; then
-        say "reloading $(basename "$1") for TLS"
+        say "reloading $(basename "$1") for its new settings"
         as_pg "$PG_BIN/pg_ctl" -D "$1" reload >/dev/null
     fi
 }
@@ -244,6 +251,16 @@ pgaudit.log_catalog = off
 pgaudit.log_parameter = off
 pgaudit.role = 'shop_auditor'
 CONF
+    echo changed
+}
+
+# The primary's logging (chapter 24: what pgBadger reads), kept in the
+# repository in scripts/pg/logging.conf and included by path, so it is read
+# where it is explained. Every setting in it takes effect on a reload.
+ensure_logging_conf() {  # data directory; prints "changed" when a reload is needed
+    local dir="$1" line="include_if_exists = '$ROOT/scripts/pg/logging.conf'"
+    grep -qxF "$line" "$dir/postgresql.conf" && return 0
+    printf '# Logging for pgBadger (scripts/services.sh).\n%s\n' "$line" >>"$dir/postgresql.conf"
     echo changed
 }
 
@@ -284,9 +301,9 @@ max_replication_slots = 10
 hot_standby = on
 hot_standby_feedback = on
 wal_keep_size = '256MB'
-# WAL archive for point-in-time recovery (chapter 24) and replica catch-up.
+# WAL archive for point-in-time recovery (chapter 24) and replica catch-up;
+# the command comes after (scripts/pgbackrest.sh: ensure_archive_conf).
 archive_mode = on
-archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'
 shared_preload_libraries = 'pg_stat_statements'
 max_connections = 200
 fsync = on
@@ -311,6 +328,7 @@ start_primary() {
 ensure_roles() {
     psql_admin -v owner_pw="$OWNER_PASSWORD" -v app_pw="$APP_PASSWORD" \
         -v ro_pw="$READONLY_PASSWORD" -v loader_pw="$LOADER_PASSWORD" -v repl_pw="$REPLICATOR_PASSWORD" \
+        -v monitor_pw="${SHOP_MONITOR_PASSWORD:-shop_monitor}" \
         -f "$ROOT/scripts/sql/roles.sql"
     if ! psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
         say "creating database $DB_NAME owned by shop_owner"
@@ -563,8 +581,11 @@ cmd_up() {
     # Also upgrades a cluster made before TLS: settings appended, then reloaded.
     reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
     restart_primary_if_running "$(ensure_pgaudit_conf "$PRIMARY")"
+    reload_if_running "$PRIMARY" "$(ensure_logging_conf "$PRIMARY")"
+    reload_if_running "$PRIMARY" "$(ensure_archive_conf "$PRIMARY")"
     start_primary
     ensure_roles
+    ensure_stanza
     init_replica
     # pg_basebackup copies the primary's files, so this is a no-op for a new replica.
     reload_if_running "$REPLICA" "$(ensure_tls_conf "$REPLICA")"
@@ -820,7 +841,8 @@ case "${1:-}" in
             down) cmd_shards_down ;;
             *) echo "usage: $0 shards up|down" >&2; exit 2 ;;
         esac ;;
+    backup) cmd_backup "${2:-incr}" ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|pgbouncer|workers|shards up|shards down|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|pgbouncer|workers|shards up|shards down|backup full|incr|diff|down|status" >&2; exit 2 ;;
 esac

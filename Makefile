@@ -129,6 +129,13 @@ BACKUP_TYPE ?= incr
 backup:
 	@bash scripts/services.sh backup $(BACKUP_TYPE)
 
+# The point-in-time recovery drill (chapter 24, shop/pitr.py): on scratch
+# clusters of its own, a pgBackRest backup, orders, a target time, a
+# mistake, a restore to the target, the orders checked by id and total.
+PITR_ARGS ?=
+pitr-drill: migrate
+	$(PY) manage.py pitr_drill $(PITR_ARGS)
+
 # The hot requests' plans on the large seed, in a scratch database of their
 # own (bench/plans.py): fails on a sequential scan of a table over 10,000
 # rows, prints the timings, writes the plans to docs/snippets/plans/.

@@ -1,5 +1,6 @@
 """The project's own labs: the ER diagram (13), connection pools and
-pgbouncer (16), schema changes (17), the read replica (18), security (23).
+pgbouncer (16), schema changes (17), the read replica (18), security (23),
+the WAL and point-in-time recovery (24).
 
 One module per lab, named after it; importing this package registers them
 all (`manage.py lab` finds it through shop/lab.py's discover()). Labs about
@@ -16,8 +17,10 @@ from shop.labs import (
     er_diagram,
     injection,
     pgbouncer,
+    pitr,
     pool,
     replica,
+    wal,
     zero_downtime,
 )
 
@@ -26,7 +29,9 @@ __all__ = [
     "er_diagram",
     "injection",
     "pgbouncer",
+    "pitr",
     "pool",
     "replica",
+    "wal",
     "zero_downtime",
 ]

@@ -56,6 +56,8 @@ EXPECTED_LABS = {
     "sharding",
     "redis",
     "nosql-models",
+    "wal",
+    "pitr",
 }
 
 ROW_COUNTS_SQL = """

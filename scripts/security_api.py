@@ -181,6 +181,8 @@ def fixtures(base: str, staff: Api, account: Api) -> dict:
         "min_orders": 1,
         "top": 3,
         "limit": 10,
+        # The top statements' ranking (shop/observability/api.py).
+        "order": "total",
         # The event log's (analytics/event_log.py): one customer's events of
         # one type; its store is empty on the scratch server (security.sh),
         # so any customer id gives the same real answer.

@@ -10,13 +10,14 @@ schema by being in the URLconf, so it is in all three checks without
 anyone editing a list.
 
 Outside the schema are a few pages that are not API operations: the health
-check, the schema and its docs pages, the browsable API's login and logout,
-and the JSON 404 for any other /api/ path. `PAGES` lists them, each method
-apart. `EXCLUDED` names the prefixes no check walks, each with its reason
-(Django's admin). `coverage()` walks every route of the URLconf, and names
-each route and method that is in none of the three, so none of them can
-fall behind the URLconf unnoticed: a new top-level route (a webhook) fails
-it until it is a page or excluded with a reason.
+check and the liveness and readiness probes, the schema and its docs pages,
+the browsable API's login and logout, and the JSON 404 for any other /api/
+path. `PAGES` lists them, each method apart. `EXCLUDED` names the prefixes
+no check walks, each with its reason (Django's admin). `coverage()` walks
+every route of the URLconf, and names each route and method that is in none
+of the three, so none of them can fall behind the URLconf unnoticed: a new
+top-level route (a webhook) fails it until it is a page or excluded with a
+reason.
 
 A route's methods are read from its view: a class-based view's handlers
 among its http_method_names, a ViewSet's actions. A function view keeps no
@@ -169,6 +170,10 @@ PAGES = (
     # method alike; only GET is walked, because an unsafe method meets the
     # CSRF check before it in production (require_safe would make that a 405).
     *page("/healthz", "healthz", token=True),
+    # Liveness and readiness (shop/health.py): anonymous, no details, no
+    # token read. Walked with GET only, like /healthz.
+    *page("/livez", "livez"),
+    *page("/readyz", "readyz"),
     # lang picks the translation the schema is written in (shop/api_docs.py
     # accepts settings.LANGUAGES only); version is refused before anything
     # reads it.

@@ -17,6 +17,27 @@ error text names hosts, ports and roles, and versions, replica lag and the
 pool's numbers help whoever probes for a weak spot: those go to staff (by
 session or token), and are fetched only for them; a service that is down
 goes to the log, once a minute per process rather than on every probe.
+
+Two more answers:
+
+- `broker`: Celery's broker, pinged on a connection of its own with a short
+  timeout; `disabled` without Redis (tasks then run inside the request).
+  Down, tasks cannot be enqueued, but the shop still sells: degraded.
+- `wal_archive`: the primary's WAL archiver (pg_stat_archiver, read on the
+  probe's connection as the app's role, which may read it: no other role
+  or grant is needed). `failing` when its last failure is newer than its
+  last success, `disabled` with archive_mode off, `unknown` when the
+  primary did not answer. A failing archive makes the shop `degraded`: it
+  still sells, but point-in-time recovery can restore only up to the last
+  segment archived, and pg_wal grows until archiving works again. Staff
+  see the counts, segments and times.
+
+Beside it, for load balancers and orchestrators (Kubernetes' probes):
+GET /livez answers 200 while the process serves requests, touching no
+database or service, so that an outage elsewhere never gets a healthy
+process restarted; GET /readyz answers 503 only when the primary does not
+answer, the one outage that stops the shop taking orders. An optional
+service down keeps the node in rotation: /healthz says `degraded`.
 """
 
 import logging
@@ -28,19 +49,23 @@ import pymongo
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
 
 from shop.accounts.authentication import StrictTokenAuthentication
 from shop.cache import CacheUnavailable, redis_ping, redis_version
+from shop.celery import app as celery_app
 from shop.outbox import outbox_backlog
 from shop.sql_files import read_sql
 
 log = logging.getLogger(__name__)
 
-OPTIONAL = ("replica", "redis", "mongo")
+OPTIONAL = ("replica", "redis", "mongo", "broker")
 # How long /healthz waits for MongoDB to be found and to answer.
 MONGO_TIMEOUT_MS = 500
 # Seconds /healthz waits for the primary to connect, then to answer.
 PRIMARY_TIMEOUT = 2
+# Seconds /healthz waits for Celery's broker to connect, then to answer.
+BROKER_TIMEOUT = 1
 # Seconds between two log lines about the same service being down.
 LOG_EVERY = 60.0
 
@@ -87,8 +112,18 @@ def _version(number):
 
 def _primary():
     """Ask the primary on a connection of this probe's own, then close it."""
+    return _probe_primary(archive=False)[0]
+
+
+def _probe_primary(*, archive):
+    """(the primary's status, its WAL archiver's or None), on one connection.
+
+    `archive`: read pg_stat_archiver too, on the same connection; /readyz
+    asks only whether the primary answers.
+    """
     params = connections["default"].get_connection_params()
     params["connect_timeout"] = PRIMARY_TIMEOUT
+    archiver = None  # not asked
     try:
         # A server that connects and then stalls is cut off too. The timeout
         # is transaction-local: as a startup option pgbouncer would refuse
@@ -101,9 +136,61 @@ def _primary():
             )
             connection.execute("SELECT 1")
             version = connection.info.server_version
-        return _up("postgres", version=_version(version))
+            if archive:
+                archiver = _archiver(connection)
+        return _up("postgres", version=_version(version)), archiver
     except Exception as exc:  # any failure means "down": report it, never raise
-        return _down("postgres", exc)
+        return _down("postgres", exc), {"status": "unknown"} if archive else None
+
+
+def _archiver(connection) -> dict:
+    try:
+        cursor = connection.execute(read_sql("shop/sql/queries/wal_archive_v01.sql"))
+        names = [column.name for column in cursor.description]
+        row = dict(zip(names, cursor.fetchone(), strict=True))
+    except psycopg.Error as exc:
+        return {"status": "unknown", "error": str(exc).strip().splitlines()[0]}
+    return archive_state(row)
+
+
+def archive_state(row: dict) -> dict:
+    """The WAL archiver's verdict from pg_stat_archiver's row and archive_mode.
+
+    Failing: the last failure is newer than the last success (or nothing was
+    ever archived). A failure followed by a success is over: archive_command
+    retries the same segment until it works.
+    """
+    if row["archive_mode"] == "off":
+        return {
+            "status": "disabled",
+            "detail": "archive_mode is off: no WAL archive, no point-in-time recovery",
+        }
+    failed, archived = row["last_failed_time"], row["last_archived_time"]
+    failing = failed is not None and (archived is None or failed > archived)
+    details = {
+        "failed_count": row["failed_count"],
+        "last_archived_wal": row["last_archived_wal"],
+        "last_archived_time": archived.isoformat() if archived else None,
+        "last_failed_wal": row["last_failed_wal"],
+        "last_failed_time": failed.isoformat() if failed else None,
+    }
+    if not failing:
+        with _logged_lock:
+            _logged_at.pop("wal_archive", None)
+        return {"status": "ok", **details}
+    if _log_now("wal_archive"):
+        log.warning(
+            "healthz: the WAL archiver is failing: %s could not be archived "
+            "(last at %s; last success %s at %s). Point-in-time recovery "
+            "stops at the last archived segment and pg_wal grows until "
+            "archive_command works: see the primary's log "
+            "(said once a minute while it lasts)",
+            row["last_failed_wal"],
+            details["last_failed_time"],
+            row["last_archived_wal"],
+            details["last_archived_time"],
+        )
+    return {"status": "failing", **details}
 
 
 def pool_state(stats: dict) -> dict:
@@ -176,6 +263,30 @@ def _redis(*, details):
         return _down("redis", exc)
     # INFO is a second round trip: for staff only, who see it.
     return _up("redis", **({"version": redis_version()} if details else {}))
+
+
+def _broker():
+    """Celery's broker: connect and ping it, on a connection of its own."""
+    if not settings.REDIS_ENABLED:
+        return {
+            "status": "disabled",
+            "detail": "REDIS_URL is empty: no broker, Celery runs tasks inside "
+            "the request",
+        }
+    timeouts = {
+        "socket_timeout": BROKER_TIMEOUT,
+        "socket_connect_timeout": BROKER_TIMEOUT,
+    }
+    try:
+        with celery_app.connection_for_write(
+            connect_timeout=BROKER_TIMEOUT, transport_options=timeouts
+        ) as connection:
+            # No retries: a probe reports, the next probe asks again. Over
+            # Redis, connecting sends a PING and waits for its answer.
+            connection.ensure_connection(max_retries=0)
+    except Exception as exc:
+        return _down("broker", exc)
+    return _up("broker")
 
 
 _mongo_clients: dict[str, pymongo.MongoClient] = {}
@@ -253,8 +364,32 @@ def _is_staff(request) -> bool:
         return False
 
 
+@never_cache
+def livez(request):
+    """Liveness: the process serves requests. Asks no database, no service."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request):
+    """Readiness: the shop can take orders, which needs the primary alone.
+
+    The same probe as /healthz's, on a connection of its own with a short
+    timeout: a replica, Redis or MongoDB down keeps the node in rotation.
+    """
+    if _primary()["status"] == "ok":
+        return JsonResponse({"status": "ok"})
+    return JsonResponse(
+        {
+            "status": "down",
+            "detail": "The primary database does not answer: no orders can be taken.",
+        },
+        status=503,
+    )
+
+
 def healthz(request):
-    postgres = _primary()
+    postgres, archive = _probe_primary(archive=True)
     # Staff only where the primary answered: it holds the sessions and tokens.
     # Anonymous probes (compose, a load balancer) carry neither, so they take
     # no connection from the pool at all. A staff caller's lookup does, and
@@ -266,11 +401,16 @@ def healthz(request):
         "replica": _replica(),
         "redis": _redis(details=staff),
         "mongo": _mongo(details=staff),
+        "broker": _broker(),
+        "wal_archive": archive,
     }
     pool = _pool()
     if services["postgres"]["status"] == "down":
         overall, status = "down", 503
-    elif any(services[name]["status"] == "down" for name in OPTIONAL):
+    elif any(services[name]["status"] == "down" for name in OPTIONAL) or (
+        # It sells, but a restore could not reach the last orders.
+        archive["status"] == "failing"
+    ):
         overall, status = "degraded", 200
     else:
         overall, status = "ok", 200

@@ -3,11 +3,15 @@ from django.urls import include, path, re_path
 
 from shop.api_docs import RedocPage, SchemaApi, SwaggerPage
 from shop.errors import not_found
-from shop.health import healthz
+from shop.health import healthz, livez, readyz
+from shop.observability.api import TopQueriesApi
 from shop.ping import PingApi
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Liveness and readiness for load balancers and orchestrators (shop/health.py).
+    path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", SwaggerPage.as_view(url_name="schema"), name="swagger-ui"),
@@ -19,6 +23,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("api/v1/ping/", PingApi.as_view(), name="ping"),
+    path("api/v1/ops/top-queries/", TopQueriesApi.as_view(), name="ops-top-queries"),
     path("api/v1/auth/", include("shop.accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("orders.api.urls")),

@@ -29,6 +29,7 @@ psql_admin --dbname postgres \
     -v ro_pw="${SHOP_READONLY_PASSWORD:-shop_readonly}" \
     -v loader_pw="${SHOP_LOADER_PASSWORD:-shop_loader}" \
     -v repl_pw="${SHOP_REPLICATOR_PASSWORD:-shop_replicator}" \
+    -v monitor_pw="${SHOP_MONITOR_PASSWORD:-shop_monitor}" \
     -f "$SQL_DIR/roles.sql"
 
 echo "shop: creating database $DB_NAME owned by shop_owner"

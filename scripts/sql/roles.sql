@@ -8,6 +8,7 @@ SELECT 'CREATE ROLE shop_readonly' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE 
 SELECT 'CREATE ROLE shop_loader' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_loader') \gexec
 SELECT 'CREATE ROLE shop_auditor' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_auditor') \gexec
 SELECT 'CREATE ROLE shop_replicator' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_replicator') \gexec
+SELECT 'CREATE ROLE shop_monitor' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_monitor') \gexec
 
 -- Owns the schema and runs migrations; CREATEDB so the test runner can make test_shop.
 ALTER ROLE shop_owner LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'owner_pw';
@@ -24,6 +25,14 @@ ALTER ROLE shop_loader LOGIN BYPASSRLS NOCREATEDB NOSUPERUSER NOCREATEROLE NOREP
 -- holds (pgaudit.role), so its grants choose what object auditing records.
 ALTER ROLE shop_auditor NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE shop_replicator LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'repl_pw';
+-- Monitoring (chapter 24): the statistics views and every role's statement
+-- text in pg_stat_statements, through pg_read_all_stats, and nothing else. No
+-- table is granted to it anywhere, so it reads no row of the shop; it
+-- connects to the shop's database as PUBLIC may (CONNECT is PUBLIC's by
+-- default, and the test databases Django creates get the same).
+ALTER ROLE shop_monitor LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'monitor_pw';
+SELECT 'GRANT pg_read_all_stats TO shop_monitor'
+WHERE NOT pg_has_role('shop_monitor', 'pg_read_all_stats', 'MEMBER') \gexec
 -- A stuck statement in the app fails instead of hanging a request forever.
 ALTER ROLE shop_app SET statement_timeout = '30s';
 ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';
@@ -37,3 +46,5 @@ ALTER ROLE shop_app SET jit = off;
 -- transaction: shop/replica.py), and JIT compiles nothing.
 ALTER ROLE shop_readonly SET statement_timeout = '60s';
 ALTER ROLE shop_readonly SET jit = off;
+-- A look at the statistics is short; one that is not is cut off.
+ALTER ROLE shop_monitor SET statement_timeout = '10s';

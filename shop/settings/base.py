@@ -54,6 +54,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) labels every line logged by what
+    # follows, and the access line times and counts the SQL of all of it
+    # (shop/observability/middleware.py).
+    "shop.observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,13 +97,15 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------
-# Five aliases, four roles (DESIGN.md "Database roles"):
+# Six aliases, five roles (DESIGN.md "Database roles"):
 #   default  -> shop_app on the primary: every request, shell and worker query
 #   owner    -> shop_owner on the primary: migrations and DDL labs only
 #   replica  -> shop_app on the streaming replica: reads that tolerate lag
 #   readonly -> shop_readonly on the replica: analytics reads, SELECT only
 #   loader   -> shop_loader on the primary: the seed's COPY, which row-level
 #               security would refuse (BYPASSRLS; chapter 22); nothing else
+#   monitor  -> shop_monitor on the primary: pg_stat_statements and the
+#               statistics views (pg_read_all_stats), no table (chapter 24)
 DATABASE_URL = env("DATABASE_URL", "postgres://shop_app:shop_app@127.0.0.1:55432/shop")
 OWNER_DATABASE_URL = env(
     "OWNER_DATABASE_URL", "postgres://shop_owner:shop_owner@127.0.0.1:55432/shop"
@@ -113,6 +119,10 @@ READONLY_DATABASE_URL = env(
 )
 LOADER_DATABASE_URL = env(
     "LOADER_DATABASE_URL", "postgres://shop_loader:shop_loader@127.0.0.1:55432/shop"
+)
+MONITOR_DATABASE_URL = env(
+    "MONITOR_DATABASE_URL",
+    "postgres://shop_monitor:shop_monitor@127.0.0.1:55432/shop",
 )
 # The local services accept TCP only over TLS, with a certificate signed by
 # the CA scripts/services.sh makes: verify it, name included. Elsewhere
@@ -236,7 +246,10 @@ def databases(pool):
     reports only, so it keeps no idle connection. `owner` and `loader` stay
     unpooled: migrations, the seed and labs open one connection and then
     the process ends, and a pool would only keep it open, which also keeps
-    a scratch or test database from being dropped.
+    a scratch or test database from being dropped. `monitor` is unpooled
+    too: a staff look at the top statements opens one connection and closes
+    it (shop/observability/selectors.py), so it is one of the reserve's
+    connections (DATABASE_RESERVED_CONNECTIONS), not a pool's.
     """
     replica_pool = pool and {
         **pool,
@@ -254,6 +267,7 @@ def databases(pool):
             READONLY_DATABASE_URL, pool=replica_pool and {**replica_pool, "min_size": 0}
         ),
         "loader": database(LOADER_DATABASE_URL),
+        "monitor": database(MONITOR_DATABASE_URL),
     }
 
 
@@ -601,10 +615,36 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Logs (shop/observability/logs.py) --------------------------------------
+# One line per record on stderr, each with the id of the request it belongs
+# to (X-Request-ID; a Celery task carries the id of the request that
+# enqueued it) and its user. LOG_FORMAT=json (the default) writes one JSON
+# object per line, what a log shipper reads wherever the shop is deployed;
+# LOG_FORMAT=text writes the same for a person at a terminal. Every request
+# adds one line from the logger shop.access: method, path, status,
+# duration_ms, and sql_count and sql_ms, its statements on every alias.
+LOG_FORMAT = env("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: use json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_context": {
+            "()": "shop.observability.logs.RequestContextFilter",
+        },
+    },
+    "formatters": {
+        "json": {"()": "shop.observability.logs.JsonFormatter"},
+        "text": {"()": "shop.observability.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
@@ -612,3 +652,7 @@ LOGGING = {
         "alembic.runtime.plugins": {"level": "WARNING"},
     },
 }
+# The worker keeps the logging above instead of installing its own handler
+# and format on the root logger, so its lines are the same JSON, request id
+# included (shop/observability/task_context.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,9 +1,9 @@
 """The pytest suite: the same real services, with test databases.
 
-`default`, `replica`, `readonly` and `loader` mirror `owner`: Django creates
-one test database (as shop_owner, who may CREATEDB) and the others take its name,
-so each keeps its own role and server. The replica and readonly aliases
-therefore read the real standby's streamed copy of test_shop.
+`default`, `replica`, `readonly`, `loader` and `monitor` mirror `owner`:
+Django creates one test database (as shop_owner, who may CREATEDB) and the
+others take its name, so each keeps its own role and server. The replica and
+readonly aliases therefore read the real standby's streamed copy of test_shop.
 
 `default`, `replica` and `readonly` are pooled and checked exactly as in
 production, so the suite runs on pooled connections (tests/shop/test_pool.py).
@@ -28,6 +28,7 @@ DATABASES["default"]["TEST"] = {"MIRROR": "owner"}
 DATABASES["replica"]["TEST"] = {"MIRROR": "owner"}
 DATABASES["readonly"]["TEST"] = {"MIRROR": "owner"}
 DATABASES["loader"]["TEST"] = {"MIRROR": "owner"}
+DATABASES["monitor"]["TEST"] = {"MIRROR": "owner"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Off in the suite unless asked for: tests write rows with factories and read
 # them at once through the API, and an anonymous catalog read would then

@@ -11,12 +11,14 @@ a server of its own.
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
 from shop import health
+from shop.celery import app as celery_app
 from shop.outbox import outbox_backlog
 from tests.accounts.factories import CustomerFactory, UserFactory
 from tests.catalog.factories import StockLevelFactory
@@ -25,7 +27,7 @@ from tests.shop.every_operation import server_errors, valid_inputs, walk
 
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
 
-SERVICES = {"postgres", "replica", "redis", "mongo"}
+SERVICES = {"postgres", "replica", "redis", "mongo", "broker", "wal_archive"}
 REPLICA_ALIASES = ("replica", "readonly")
 
 
@@ -75,6 +77,18 @@ def statuses_only(body):
     )
 
 
+def archiver_now():
+    """The WAL archiver's verdict, read apart from /healthz.
+
+    Another suite on the same primary may break archive_command for a
+    moment (tests/shop/test_backup.py does): the expected answer follows it.
+    """
+    with connections["default"].cursor() as cursor:
+        cursor.execute(health.read_sql("shop/sql/queries/wal_archive_v01.sql"))
+        names = [column.name for column in cursor.description]
+        return health.archive_state(dict(zip(names, cursor.fetchone(), strict=True)))
+
+
 def test_anonymous_callers_get_statuses_only(client, settings):
     settings.MONGO_URL = ""
 
@@ -84,13 +98,16 @@ def test_anonymous_callers_get_statuses_only(client, settings):
     body = response.json()
     assert set(body["services"]) == SERVICES
     assert statuses_only(body), body
+    archive = archiver_now()["status"]
     assert body == {
-        "status": "ok",
+        "status": "ok" if archive == "ok" else "degraded",
         "services": {
             "postgres": {"status": "ok"},
             "replica": {"status": "ok"},
             "redis": {"status": "ok"},
             "mongo": {"status": "disabled"},
+            "broker": {"status": "ok"},
+            "wal_archive": {"status": archive},
         },
     }
 
@@ -384,3 +401,203 @@ def test_staff_see_the_outbox_backlog_and_others_do_not(client, staff_token, set
     assert mongo["outbox"]["pending"] == before + 1
     assert mongo["outbox"]["oldest_pending_at"]
     assert anonymous["services"]["mongo"] == {"status": "disabled"}
+
+
+# --- the broker and the WAL archive ------------------------------------------
+
+
+def test_a_stopped_broker_is_degraded_not_down(client, dead_port, monkeypatch, caplog):
+    monkeypatch.setattr(
+        celery_app.conf, "broker_url", f"redis://127.0.0.1:{dead_port}/0"
+    )
+
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["services"]["broker"] == {"status": "down"}
+    assert elapsed < 2, f"/healthz took {elapsed:.2f}s with the broker stopped"
+    assert "healthz: broker is down: " in caplog.text
+
+
+def test_a_broker_that_hangs_is_down_within_its_timeout(
+    client, silent_port, monkeypatch
+):
+    monkeypatch.setattr(
+        celery_app.conf, "broker_url", f"redis://127.0.0.1:{silent_port}/0"
+    )
+
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+
+    assert response.json()["services"]["broker"] == {"status": "down"}
+    assert elapsed < health.BROKER_TIMEOUT + 1, f"/healthz took {elapsed:.2f}s"
+
+
+def test_without_redis_the_broker_is_disabled(client, settings, staff_token):
+    settings.REDIS_ENABLED = False
+
+    staff = client.get("/healthz", HTTP_AUTHORIZATION=staff_token).json()
+
+    broker = staff["services"]["broker"]
+    assert broker["status"] == "disabled"
+    assert "inside the request" in broker["detail"]
+
+
+def test_staff_see_the_wal_archivers_progress_and_others_do_not(client, staff_token):
+    staff = client.get("/healthz", HTTP_AUTHORIZATION=staff_token).json()
+    anonymous = client.get("/healthz").json()
+
+    archive = staff["services"]["wal_archive"]
+    assert archive["status"] in {"ok", "failing"}  # archive_mode is on here
+    assert set(archive) == {
+        "status",
+        "failed_count",
+        "last_archived_wal",
+        "last_archived_time",
+        "last_failed_wal",
+        "last_failed_time",
+    }
+    assert archive["failed_count"] >= 0
+    assert archive["last_archived_wal"]  # services.sh's primary has archived
+    assert anonymous["services"]["wal_archive"] == {"status": archive["status"]}
+
+
+def archiver_row(*, mode="on", archived=None, failed=None):
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    return {
+        "archive_mode": mode,
+        "archived_count": 0 if archived is None else 5,
+        "last_archived_wal": None if archived is None else "00000001000000000000000A",
+        "last_archived_time": None if archived is None else t0 + archived,
+        "failed_count": 0 if failed is None else 2,
+        "last_failed_wal": None if failed is None else "00000001000000000000000B",
+        "last_failed_time": None if failed is None else t0 + failed,
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "verdict"),
+    [
+        (archiver_row(mode="off"), "disabled"),
+        (archiver_row(), "ok"),  # nothing to archive yet
+        (archiver_row(archived=timedelta(0)), "ok"),
+        # A failure that a later success ended: archive_command retried it.
+        (archiver_row(archived=timedelta(1), failed=timedelta(0)), "ok"),
+        (archiver_row(archived=timedelta(0), failed=timedelta(1)), "failing"),
+        (archiver_row(failed=timedelta(0)), "failing"),  # never archived
+    ],
+    ids=["off", "new", "archived", "recovered", "failing", "never-archived"],
+)
+def test_the_wal_archivers_verdict(row, verdict):
+    assert health.archive_state(row)["status"] == verdict
+
+
+def test_a_failing_archive_makes_the_shop_degraded_not_down(
+    client, monkeypatch, caplog
+):
+    # The verdict of a real failing archiver's row: breaking archive_command
+    # on the shared primary would fail the other suites' backups meanwhile
+    # (the backup drill does that on its own, tests/shop/test_backup.py).
+    failing = archiver_row(archived=timedelta(0), failed=timedelta(1))
+    monkeypatch.setattr(health, "_archiver", lambda _: health.archive_state(failing))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["services"]["wal_archive"] == {"status": "failing"}
+    assert "healthz: the WAL archiver is failing" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_with_the_primary_stopped_the_archive_is_unknown(dead_port, primary_at, client):
+    primary_at(dead_port)
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "down"
+    assert body["services"]["wal_archive"] == {"status": "unknown"}
+
+
+# --- liveness and readiness -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_liveness_answers_with_every_service_gone(
+    dead_port, primary_at, client, settings, monkeypatch
+):
+    primary_at(dead_port)
+    settings.MONGO_URL = f"mongodb://127.0.0.1:{dead_port}/?directConnection=true"
+    monkeypatch.setattr(
+        celery_app.conf, "broker_url", f"redis://127.0.0.1:{dead_port}/0"
+    )
+
+    started = time.monotonic()
+    response = client.get("/livez")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert elapsed < 0.5, f"/livez took {elapsed:.2f}s"
+
+
+def test_liveness_runs_no_sql(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert client.get("/livez").status_code == 200
+
+
+def test_a_ready_node_says_ok_and_nothing_else(client, staff_token):
+    for authorization in ("", staff_token):
+        response = client.get("/readyz", HTTP_AUTHORIZATION=authorization)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_node_whose_optional_services_are_down_stays_ready(
+    replica_stopped, client, settings, dead_port, monkeypatch, mongo_clients
+):
+    settings.MONGO_URL = f"mongodb://127.0.0.1:{dead_port}/?directConnection=true"
+    monkeypatch.setattr(
+        celery_app.conf, "broker_url", f"redis://127.0.0.1:{dead_port}/0"
+    )
+
+    health_body = client.get("/healthz").json()
+    ready = client.get("/readyz")
+
+    assert health_body["status"] == "degraded"
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_node_without_its_primary_is_not_ready(dead_port, primary_at, client):
+    primary_at(dead_port)
+
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert set(body) == {"status", "detail"}  # no host, port or driver text
+    assert elapsed < 2, f"/readyz took {elapsed:.2f}s with the primary stopped"
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_primary_that_hangs_makes_the_node_unready_within_the_probe_timeout(
+    silent_port, primary_at, client
+):
+    primary_at(silent_port)
+
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert elapsed < health.PRIMARY_TIMEOUT + 1.5, f"/readyz took {elapsed:.2f}s"

@@ -70,6 +70,8 @@ INTENDED = {
     "GET /api/v1/stock/{sku}/": STAFF,
     "PATCH /api/v1/stock/{sku}/": STAFF,
     "GET /api/v1/catalog/cache/stats/": STAFF,
+    # pg_stat_statements (shop/observability/api.py): every role's SQL text.
+    "GET /api/v1/ops/top-queries/": STAFF,
     # The reports (analytics/api/views.py): every customer's orders.
     "GET /api/v1/analytics/sales/": STAFF,
     "GET /api/v1/analytics/daily/": STAFF,

@@ -4,9 +4,13 @@ shop_app (the `default` alias) may read and write rows, nothing more;
 shop_readonly (the `readonly` alias, analytics on the replica) may only read;
 shop_loader (the seed's COPY) may read and append to the tables the seed
 phases fill, and nothing else: it bypasses row-level security, so its grants
-are all that keeps it from every customer's rows.
+are all that keeps it from every customer's rows. shop_monitor (the `monitor`
+alias) reads the statistics views and every role's statements in
+pg_stat_statements (pg_read_all_stats), and no table at all.
 Every refusal must be PostgreSQL's own: SQLSTATE 42501, insufficient_privilege.
 """
+
+import uuid
 
 import psycopg
 import pytest
@@ -190,3 +194,100 @@ def test_a_table_created_later_is_out_of_the_loaders_reach():
         )
         # The app's own default privileges still hold: only the loader's went.
         assert cursor.fetchone() == (False, False, False, True)
+
+
+# --- shop_monitor: the statistics, every role's statement text, no rows -------
+# Every privilege a role holds on a relation or sequence of public, leaving
+# out extensions' objects (pg_stat_statements' views, granted to PUBLIC).
+ROLE_PRIVILEGES_SQL = LOADER_PRIVILEGES_SQL.replace("'shop_loader'", "%(role)s")
+STATEMENTS_OF_MARKER = (
+    "SELECT r.rolname, s.query FROM pg_stat_statements AS s "
+    "JOIN pg_roles AS r ON r.oid = s.userid WHERE s.query LIKE %s"
+)
+
+
+@pytest.fixture
+def monitor():
+    """A connection as the `monitor` alias connects: shop_monitor, the test database."""
+    params = connections["monitor"].get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as conn:
+        yield conn
+
+
+def test_the_monitor_alias_is_shop_monitor_on_the_primary_over_tls(monitor):
+    row = monitor.execute(
+        "SELECT current_user, current_database(), pg_is_in_recovery(), ssl "
+        "FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    ).fetchone()
+    owner = connections["owner"].settings_dict["NAME"]
+    assert row == ("shop_monitor", owner, False, True)
+    # A look at the statistics that runs long is cut off (scripts/sql/roles.sql).
+    timeout = monitor.execute("SELECT current_setting('statement_timeout')")
+    assert timeout.fetchone() == ("10s",)
+
+
+def test_the_monitor_role_is_in_pg_read_all_stats_and_nothing_else():
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
+            "rolreplication, rolbypassrls FROM pg_roles WHERE rolname = 'shop_monitor'"
+        )
+        assert cursor.fetchone() == (True, False, False, False, False, False)
+        cursor.execute(
+            "SELECT array_agg(m.roleid::regrole::text) FROM pg_auth_members AS m "
+            "WHERE m.member = 'shop_monitor'::regrole"
+        )
+        assert cursor.fetchone()[0] == ["pg_read_all_stats"]
+        # Nobody is a member of it either: its grants are its own.
+        cursor.execute(
+            "SELECT count(*) FROM pg_auth_members "
+            "WHERE roleid = 'shop_monitor'::regrole"
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_the_monitor_role_holds_no_privilege_on_any_table_or_sequence():
+    with connections["owner"].cursor() as cursor:
+        for kinds, privileges in (
+            (TABLE_KINDS, TABLE_PRIVILEGES),
+            (["S"], ["USAGE", "SELECT", "UPDATE"]),
+        ):
+            cursor.execute(
+                ROLE_PRIVILEGES_SQL,
+                {"role": "shop_monitor", "kinds": kinds, "privileges": privileges},
+            )
+            assert cursor.fetchall() == []
+
+
+@pytest.mark.parametrize("table", SHOP_TABLES)
+def test_the_monitor_role_can_neither_read_nor_write_the_shops_tables(monitor, table):
+    for sql in (
+        f"SELECT count(*) FROM {table}",
+        f"INSERT INTO {table} DEFAULT VALUES",
+        f"UPDATE {table} SET id = id",
+        f"DELETE FROM {table}",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            monitor.execute(sql)
+
+
+def test_the_monitor_role_reads_the_statement_text_of_every_role(
+    monitor, readonly_on_primary
+):
+    marker = f"roles-probe-{uuid.uuid4().hex[:12]}"
+    with connections["default"].cursor() as cursor:
+        # The comment stays in pg_stat_statements' text; the marker is hex.
+        cursor.execute(f"SELECT /* {marker} */ count(*) FROM catalog_product")
+    seen = STATEMENTS_OF_MARKER
+
+    rows = monitor.execute(seen, [f"%{marker}%"]).fetchall()
+    assert [role for role, _ in rows] == ["shop_app"]
+    assert "FROM catalog_product" in rows[0][1]
+    # Without pg_read_all_stats another role's entry is there, its text is
+    # not: shop_readonly finds no marker, and the app's entries are hidden.
+    assert readonly_on_primary.execute(seen, [f"%{marker}%"]).fetchall() == []
+    hidden = readonly_on_primary.execute(
+        "SELECT count(*) FROM pg_stat_statements "
+        "WHERE userid = 'shop_app'::regrole AND query = '<insufficient privilege>'"
+    ).fetchone()[0]
+    assert hidden > 0

@@ -1,7 +1,8 @@
 """pgBackRest on the project's primary (scripts/pgbackrest.sh, chapter 24).
 
 `make backup` takes a backup and checks that WAL reaches the repository;
-while the archiver is failing it takes none and says why. The role
+while the archiver is failing it takes none and says why, and /healthz
+says the shop is degraded. The role
 pgBackRest connects as can coordinate a backup and nothing else.
 
 These tests act on the cluster itself (the archive command, the backup
@@ -21,6 +22,7 @@ import pytest
 from django.conf import settings
 
 from shop.local_clusters import socket_dir
+from tests.dbs import ALL_DATABASES
 from tests.replicas import superuser
 
 ROOT = Path(settings.BASE_DIR)
@@ -81,7 +83,8 @@ def test_make_backup_takes_a_backup_whose_wal_is_archived():
     assert new[0]["archive"]["start"] and new[0]["archive"]["stop"]
 
 
-def test_make_backup_refuses_while_the_archiver_fails():
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_make_backup_refuses_while_the_archiver_fails(client):
     with superuser(primary_port()) as connection:
         (before,) = connection.execute(
             "SELECT failed_count FROM pg_stat_archiver"
@@ -101,6 +104,11 @@ def test_make_backup_refuses_while_the_archiver_fails():
                     break
                 time.sleep(0.2)
             assert failed > before, "the archiver never failed"
+            # The shop still sells, and says what is at risk.
+            health = client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["status"] == "degraded"
+            assert health.json()["services"]["wal_archive"] == {"status": "failing"}
             labels = {b["label"] for b in backups()}
             result = subprocess.run(
                 [*SERVICES, "backup", "incr"],

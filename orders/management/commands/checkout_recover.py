@@ -5,7 +5,11 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from orders.services import checkout_recover
-from orders.services.orders import RELEASE_BATCH, STALE_CHECKOUT_AFTER
+from orders.services.orders import (
+    CAPTURED_UNSETTLED_AFTER,
+    RELEASE_BATCH,
+    STALE_CHECKOUT_AFTER,
+)
 
 
 class Command(BaseCommand):
@@ -25,6 +29,14 @@ class Command(BaseCommand):
             "(default: %(default)s)",
         )
         parser.add_argument(
+            "--captured-minutes",
+            type=float,
+            default=CAPTURED_UNSETTLED_AFTER.total_seconds() / 60,
+            help="how old a checkout whose charge was captured must be to be "
+            "finished here; 0 after a crash, when no request is still "
+            "settling it (default: %(default)s)",
+        )
+        parser.add_argument(
             "--batch-size",
             type=int,
             default=RELEASE_BATCH,
@@ -32,9 +44,11 @@ class Command(BaseCommand):
             "(default: %(default)s)",
         )
 
-    def handle(self, *args, minutes, batch_size, **options):
+    def handle(self, *args, minutes, captured_minutes, batch_size, **options):
         report = checkout_recover(
-            older_than=timedelta(minutes=minutes), batch_size=batch_size
+            older_than=timedelta(minutes=minutes),
+            captured_after=timedelta(minutes=captured_minutes),
+            batch_size=batch_size,
         )
         self.stdout.write(
             f"finished or released {report.settled} interrupted checkout(s) "

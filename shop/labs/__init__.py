@@ -1,6 +1,6 @@
 """The project's own labs: the ER diagram (13), connection pools and
 pgbouncer (16), schema changes (17), the read replica (18), security (23),
-the WAL and point-in-time recovery (24).
+the WAL and point-in-time recovery, the server's log and pgBadger (24).
 
 One module per lab, named after it; importing this package registers them
 all (`manage.py lab` finds it through shop/lab.py's discover()). Labs about
@@ -16,6 +16,7 @@ from shop.labs import (
     audit,
     er_diagram,
     injection,
+    pgbadger,
     pgbouncer,
     pitr,
     pool,
@@ -28,6 +29,7 @@ __all__ = [
     "audit",
     "er_diagram",
     "injection",
+    "pgbadger",
     "pgbouncer",
     "pitr",
     "pool",

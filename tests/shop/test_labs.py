@@ -44,6 +44,7 @@ EXPECTED_LABS = {
     "skip-locked",
     "injection",
     "audit",
+    "pgbadger",
     "rls",
     "replica",
     "min-price",

@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: backup pitr-drill run test test-pgbouncer stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security install-bench lock
+.PHONY: backup pitr-drill run test test-pgbouncer stop seed docs services migrate install lint format bench plans er-diagram snapshots security install-security install-bench lock report
 
 # requirements-dev.txt is the app's lock (requirements.txt, what the image
 # installs) plus the test, lint and docs tools, at the same versions; every
@@ -40,8 +40,10 @@ install-bench: $(VENV)/.bench-installed
 # PyPI has for each version (the image may build on another platform). Pins
 # already in a lock are kept unless an .in file asks for another version.
 # pip-tools runs from a throwaway virtualenv: it is not a dependency of the
-# shop. Order matters: each later lock is bound by the ones before it.
-PIP_COMPILE = var/pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras
+# shop. Order matters: each later lock is bound by the ones before it. No
+# index or find-links lines: a machine's own mirrors stay out of the locks,
+# which the image installs from PyPI.
+PIP_COMPILE = var/pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 lock:
 	@[ -x var/pip-tools/bin/pip-compile ] || { $(PYTHON) -m venv var/pip-tools && var/pip-tools/bin/pip install --quiet pip-tools==7.7.0; }
 	for name in requirements requirements-dev requirements-bench requirements-security; do \
@@ -142,6 +144,17 @@ pitr-drill: migrate
 # PLANS_ARGS bounds it (--scale, --repeat, --deep-page, --max-seq-rows).
 plans: install services
 	$(PY) -m bench.plans $(PLANS_ARGS)
+
+# pgBadger's report of a short load (bench/pgbadger_report.py, chapter 24):
+# a scratch database, seeded small, that logs every statement; the HTTP
+# benchmark's Locust scenario for REPORT_SECONDS with REPORT_USERS users; a
+# lock wait, a temporary file and a checkpoint. Writes var/report/pgbadger.html,
+# and a screenshot of its top queries when chromium is installed
+# (REPORT_ARGS=--write also updates docs/chapters/img/). Needs pgbadger.
+REPORT_USERS ?= 6
+REPORT_SECONDS ?= 20
+report: install-bench services
+	$(PY) -m bench.pgbadger_report --users $(REPORT_USERS) --seconds $(REPORT_SECONDS) $(REPORT_ARGS)
 
 # The attack pass: sqlmap and schemathesis against a server on a scratch
 # database (scripts/security.sh; bounds: SECURITY_EXAMPLES, SECURITY_SEED,

@@ -378,6 +378,9 @@ def server_env(configuration: Configuration, database: str, redis_url: str):
         # workers; its required secrets are the benchmark's own.
         "DJANGO_SETTINGS_MODULE": "shop.settings.production",
         "DJANGO_SECRET_KEY": "bench-http-only",
+        # Plain http on loopback, no TLS in front: production's redirect to
+        # https would answer every request with a 301.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
         # The key the seed encrypted with (bench/settings.py's).
         "FIELD_ENCRYPTION_KEYS": settings.FIELD_ENCRYPTION_KEYS,
         "SHOP_DATABASE": database,

@@ -40,6 +40,12 @@ graceful_timeout = 20
 # No access log: a line written per request is work the benchmark would
 # measure; errors still go to the error log.
 accesslog = None
+# Whether a request came over https is the app's decision alone
+# (SECURE_PROXY_SSL_HEADER, shop/settings/production.py, trusted only when the
+# deployment says a proxy sets X-Forwarded-Proto). By default gunicorn would
+# make it too, believing that header from 127.0.0.1, and a request claiming
+# https from the same machine would then never be redirected.
+secure_scheme_headers = {}
 # gunicorn's control socket has one default path per user, which a second
 # server on the machine (the benchmark starts several) would fight over.
 control_socket_disable = True

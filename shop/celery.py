@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+# Local development's settings unless told otherwise, as in manage.py and
+# shop/wsgi.py; the image sets production's (Dockerfile).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.local")
 
 app = Celery("shop")

@@ -2,7 +2,8 @@
 # Command of the `web` service in docker-compose.yml, run in /app.
 # The same steps as `make run`: bring the schema up to date as shop_owner (the
 # only role allowed to migrate), seed demo data if the shop is empty, set up
-# the event log in MongoDB, serve.
+# the event log in MongoDB, serve; but served by gunicorn on production's
+# settings (the image's DJANGO_SETTINGS_MODULE), not by runserver.
 set -eu
 
 python manage.py migrate --database owner --noinput
@@ -13,5 +14,8 @@ python manage.py seed --scale small --if-empty
 # outbox; run it again once MongoDB is up.
 python manage.py event_store_setup || echo "event_store_setup failed: events stay in the outbox until MongoDB is set up"
 
-# No autoreloader: the code is baked into the image, nothing changes under it.
-exec python manage.py runserver 0.0.0.0:8000 --noreload
+# gunicorn, with the sizes from the environment (scripts/gunicorn.conf.py),
+# on every interface of the container: the published port and the other
+# services reach it from outside the container's loopback. exec: gunicorn
+# becomes the process Docker's SIGTERM reaches, and stops gracefully.
+exec gunicorn --config scripts/gunicorn.conf.py --bind 0.0.0.0:8000

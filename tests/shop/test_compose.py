@@ -15,6 +15,7 @@ import configparser
 import contextlib
 import fnmatch
 import http.server
+import json
 import os
 import re
 import shlex
@@ -23,16 +24,21 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
+import jsonschema
 import pytest
 import yaml
+from celery.beat import Scheduler
+from django.conf import settings as django_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETTINGS_FILE = ROOT / "shop" / "settings" / "base.py"
 DOCKER_SCRIPTS = ROOT / "scripts" / "docker"
+GUNICORN_CONF = ROOT / "scripts" / "gunicorn.conf.py"
 
 SERVICES = {
     "primary",
@@ -43,8 +49,10 @@ SERVICES = {
     "web",
     "worker",
     "beat",
+    "cache-listen",
 }
-APP_SERVICES = ("web", "worker", "beat")
+# The services built from the app's image, with the app's environment.
+APP_SERVICES = ("web", "worker", "beat", "cache-listen")
 BACKING_SERVICES = ("primary", "replica", "pgbouncer", "redis", "mongo")
 # The port each image's server listens on inside the compose network.
 IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
@@ -367,6 +375,21 @@ def test_backing_services_have_healthchecks(services):
         )
 
 
+def test_every_service_has_a_healthcheck(services):
+    """worker, beat and cache-listen too: `docker compose ps` shows them stuck."""
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), (
+            f"{name} has no healthcheck"
+        )
+        assert check["test"][0] in {"CMD", "CMD-SHELL"}, name
+        # Docker's defaults are 30 s each.
+        timeout = seconds(check.get("timeout", "30s"))
+        assert timeout <= seconds(check.get("interval", "30s")), (
+            f"{name}: a check that may outlast its interval piles up"
+        )
+
+
 def test_depends_on_waits_for_health_that_can_be_reported(services):
     for name, service in services.items():
         for dependency, condition in depends_on(service).items():
@@ -415,7 +438,7 @@ def run_web_healthcheck(services, port):
     kind, *argv = check["test"]
     assert kind == "CMD" and argv[:2] == ["python", "-c"], check["test"]
     code = argv[2]
-    assert "127.0.0.1:8000/healthz" in code, code
+    assert "127.0.0.1:8000/readyz" in code, code
     return subprocess.run(
         [sys.executable, "-c", code.replace(":8000/", f":{port}/")],
         capture_output=True,
@@ -425,19 +448,26 @@ def run_web_healthcheck(services, port):
 
 
 def seconds(duration):
-    return float(str(duration).removesuffix("s"))
+    """Seconds in a compose duration: "1m30s", "10s", "500ms", "2h"."""
+    total = 0.0
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", str(duration))
+    assert parts, duration
+    for number, unit in parts:
+        total += float(number) * units[unit]
+    return total
 
 
-def test_the_web_is_healthy_exactly_while_healthz_answers_200(services):
-    """200 is ok or degraded (an optional service down); 503 is the primary down."""
+def test_the_web_is_healthy_exactly_while_readyz_answers_200(services):
+    """200: the primary answers; 503: it does not (shop/health.py)."""
     for status, healthy in ((200, True), (503, False), (500, False)):
         with server_answering(status) as port:
             returncode = run_web_healthcheck(services, port)
-        assert (returncode == 0) == healthy, f"/healthz {status}: exit {returncode}"
+        assert (returncode == 0) == healthy, f"/readyz {status}: exit {returncode}"
     with socket.socket() as closed:  # bound, never listening: refused
         closed.bind(("127.0.0.1", 0))
         assert run_web_healthcheck(services, closed.getsockname()[1]) != 0
-    # The check gives up before Docker kills it, so a hung /healthz is a
+    # The check gives up before Docker kills it, so a hung /readyz is a
     # failed check rather than a killed one.
     check = services["web"]["healthcheck"]
     inner = re.search(r"timeout=(\d+(?:\.\d+)?)", check["test"][-1])
@@ -501,10 +531,19 @@ def variables_the_settings_read():
     return found
 
 
+def variables_gunicorn_reads():
+    """The variables scripts/gunicorn.conf.py reads with os.environ.get()."""
+    return set(
+        re.findall(r"""os\.environ\.get\(\s*["'](\w+)["']""", GUNICORN_CONF.read_text())
+    )
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_services_set_no_variable_the_settings_ignore(services, name):
     """A variable nothing reads promises what the app does not do (REDIS_REQUIRED)."""
     read = variables_the_settings_read() | {"DJANGO_SETTINGS_MODULE"}
+    # One environment for every app service: web's gunicorn reads these.
+    read |= variables_gunicorn_reads()
     ignored = set(environment(services[name])) - read
     assert not ignored, f"{name} sets {sorted(ignored)}, which no setting reads"
 
@@ -570,7 +609,15 @@ def test_web_migrates_as_owner_seeds_and_serves_on_8000(services):
     script = shell_text(script_of(web, "command"))
     assert "manage.py migrate --database owner --noinput" in script
     assert "manage.py seed --scale small --if-empty" in script
-    assert re.search(r"(runserver|gunicorn)\b.*0\.0\.0\.0:8000", script)
+    # gunicorn with the repository's configuration, never runserver; last,
+    # after the schema is migrated, and exec'd so Docker's SIGTERM reaches it.
+    assert "runserver" not in script
+    serve = script.strip().splitlines()[-1]
+    argv = shlex.split(serve)
+    assert argv[:2] == ["exec", "gunicorn"], serve
+    config = argv[argv.index("--config") + 1]
+    assert host_path(web, str(workdir_of(web) / config)) == GUNICORN_CONF
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:8000"
     hosts = environment(web)["DJANGO_ALLOWED_HOSTS"].split(",")
     assert {"localhost", "127.0.0.1"} <= set(hosts)
 
@@ -904,3 +951,233 @@ def test_scripts_are_executable_and_parse(script):
             [shell, "-n", str(script)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, f"{shell} -n {script.name}: {result.stderr}"
+
+
+# --- the file as compose reads it ---------------------------------------------
+
+# The Compose Specification's JSON schema, the one `docker compose` validates
+# a file against: schema/compose-spec.json of github.com/compose-spec/compose-spec
+# at commit 170098ba07d9f53c383a41bfd4c5166b0a4529a6 (2026-06-23), Apache-2.0,
+# copied unchanged. Replace the file to follow a newer specification.
+COMPOSE_SPEC = Path(__file__).with_name("compose_spec.json")
+
+
+def interpolated(node):
+    """The whole file with every string interpolated as compose would."""
+    if isinstance(node, str):
+        return interpolate(node)
+    if isinstance(node, dict):
+        return {key: interpolated(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolated(item) for item in node]
+    return node
+
+
+def compose_spec_errors(document):
+    schema = json.loads(COMPOSE_SPEC.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def test_the_file_is_valid_against_the_compose_specification(compose):
+    assert compose_spec_errors(compose) == []
+    assert compose_spec_errors(interpolated(compose)) == []
+
+
+def test_the_compose_specification_check_catches_a_misspelt_key(compose):
+    """The schema is strict enough to be worth running: typos are errors."""
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["worker"]["helthcheck"] = broken["services"]["worker"].pop(
+        "healthcheck"
+    )
+    broken["services"]["beat"]["depends_on"]["web"]["condition"] = "service_healty"
+    errors = compose_spec_errors(broken)
+    assert any("helthcheck" in error for error in errors), errors
+    assert any("service_healty" in error for error in errors), errors
+
+
+# --- production's settings, as the image runs them ------------------------------
+
+
+def dockerfile_env(path):
+    """The ENV instructions' NAME=value pairs."""
+    found = {}
+    for instruction, args in dockerfile_instructions(path):
+        if instruction == "ENV":
+            for word in shlex.split(args):
+                name, _, value = word.partition("=")
+                found[name] = value
+    return found
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_production_settings_as_the_image_does(services, name):
+    _, dockerfile = dockerfile_of(services[name])
+    image = dockerfile_env(dockerfile)["DJANGO_SETTINGS_MODULE"]
+    assert image == "shop.settings.production"
+    assert environment(services[name])["DJANGO_SETTINGS_MODULE"] == image
+
+
+SETTINGS_SEEN = """
+import json
+from django.conf import settings
+import django
+django.setup()
+print(json.dumps({
+    "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+    "SECURE_PROXY_SSL_HEADER": settings.SECURE_PROXY_SSL_HEADER,
+    "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+    "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+    "DATABASE_THREADS": settings.DATABASE_THREADS,
+    "DATABASE_PROCESSES": settings.DATABASE_PROCESSES,
+    "DEBUG": settings.DEBUG,
+}))
+"""
+
+
+def test_production_settings_start_with_the_app_services_environment(services):
+    """Secrets, Redis, the connection budget: what compose gives is accepted.
+
+    The settings connect to nothing at import, so the hosts need not resolve.
+    """
+    env = environment(services["web"])
+    done = subprocess.run(
+        [sys.executable, "-c", SETTINGS_SEEN],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    # Plain http on 127.0.0.1:8000 with no TLS in front (the header comment).
+    assert seen["SECURE_SSL_REDIRECT"] is False
+    assert seen["SESSION_COOKIE_SECURE"] is False
+    assert seen["SECURE_PROXY_SSL_HEADER"] is None
+    assert seen["SECURE_HSTS_SECONDS"] > 0  # sent over https only
+    assert seen["DEBUG"] is False
+
+
+def celery_concurrency(service):
+    argv = as_argv(service["command"])
+    assert "--concurrency" in argv, "without it Celery starts a process per core"
+    return int(argv[argv.index("--concurrency") + 1])
+
+
+def test_the_connection_budget_counts_every_process_of_the_stack(services):
+    """DATABASE_PROCESSES is the stack's processes, in every container alike."""
+    env = environment(services["web"])
+    for name in APP_SERVICES:
+        assert environment(services[name]) == env, f"{name}: another environment"
+    processes = (
+        int(env["GUNICORN_WORKERS"])
+        + celery_concurrency(services["worker"])
+        + 1  # beat
+        + 1  # cache-listen
+    )
+    assert int(env["DATABASE_PROCESSES"]) >= processes
+    assert int(env["DATABASE_THREADS"]) >= int(env["GUNICORN_THREADS"])
+
+
+# --- worker, beat and cache-listen health ----------------------------------------
+
+
+def test_worker_and_beat_wait_for_a_ready_web(services):
+    """The web is ready only after migrating: tasks never meet an old schema."""
+    for name in ("worker", "beat", "cache-listen"):
+        assert depends_on(services[name]).get("web") == "service_healthy", name
+        assert depends_on(services[name]).get("redis") == "service_healthy", name
+
+
+def worker_check(services):
+    kind, command = services["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    return interpolate(command)
+
+
+def test_the_worker_is_healthy_when_its_own_node_answers_a_ping(services):
+    argv = shlex.split(worker_check(services))
+    assert argv[:5] == ["celery", "-A", "shop", "inspect", "ping"], argv
+    # Its own node only: celery@ the container's hostname, Celery's default
+    # node name (%h), not any worker that happens to answer.
+    assert argv[argv.index("--destination") + 1] == "celery@$HOSTNAME"
+    assert "-n" not in as_argv(services["worker"]["command"])
+    # Celery's own wait ends before Docker's, leaving the app's import time.
+    wait = float(argv[argv.index("--timeout") + 1])
+    assert wait + 10 <= seconds(services["worker"]["healthcheck"]["timeout"])
+
+
+def test_the_workers_check_fails_when_no_worker_answers(services):
+    """Run for real against Redis, with no worker named as the check names it."""
+    env = {
+        **os.environ,
+        "HOSTNAME": "no-such-worker-here",
+        # A database of its own on the local Redis: nothing listens there.
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = worker_check(services).replace("--timeout 10", "--timeout 1")
+    celery = str(Path(sys.executable).with_name("celery"))
+    done = subprocess.run(
+        ["sh", "-c", command.replace("celery ", f"{celery} ", 1)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "No nodes replied" in done.stdout + done.stderr
+
+
+def beat_schedule_path(services):
+    argv = as_argv(services["beat"]["command"])
+    return PurePosixPath(argv[argv.index("--schedule") + 1])
+
+
+def run_beat_check(services, workdir):
+    kind, command = services["beat"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    return subprocess.run(
+        ["sh", "-c", interpolate(command)], cwd=workdir, check=False, timeout=30
+    ).returncode
+
+
+def test_beat_is_healthy_while_its_schedule_file_is_fresh(services, tmp_path):
+    """The check, run in a copy of the container's working directory."""
+    schedule = beat_schedule_path(services)
+    assert host_path(services["beat"], str(workdir_of(services["beat"]) / schedule))
+    (tmp_path / schedule.parent).mkdir(parents=True)
+    assert run_beat_check(services, tmp_path) != 0, "no file yet: not healthy"
+
+    # dbm.gnu writes the name as given, dbm.dumb adds .dat, .dir and .bak.
+    for suffix in ("", ".dat"):
+        written = tmp_path / f"{schedule}{suffix}"
+        written.write_bytes(b"schedule")
+        assert run_beat_check(services, tmp_path) == 0, suffix
+        stale = time.time() - 6 * 60
+        os.utime(written, (stale, stale))
+        assert run_beat_check(services, tmp_path) != 0, suffix
+        written.unlink()
+
+
+def test_beats_check_allows_for_how_often_beat_writes_its_file(services):
+    """Beat syncs after the first task sent sync_every seconds after the last."""
+    kind, command = services["beat"]["healthcheck"]["test"]
+    minutes = re.search(r"-mmin -(\d+)", command)
+    assert minutes, command
+    shortest = min(
+        float(entry["schedule"])
+        for entry in django_settings.CELERY_BEAT_SCHEDULE.values()
+    )
+    assert int(minutes[1]) * 60 > Scheduler.sync_every + shortest
+    # The check looks where beat writes.
+    schedule = beat_schedule_path(services)
+    assert f"find {schedule.parent} " in command
+    assert f"-name '{schedule.name}*'" in command

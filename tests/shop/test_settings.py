@@ -6,6 +6,7 @@ to see what a variable does to them.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,162 @@ def test_an_empty_redis_url_runs_without_redis_and_says_so_loudly():
     assert found["CELERY_TASK_ALWAYS_EAGER"] is True
     assert found["CELERY_BROKER_URL"] == "memory://"
     assert "REDIS_URL is empty" in stderr
+
+
+# --- production's HTTPS and static files --------------------------------------
+
+HTTPS_DUMP = """
+import json, re
+from shop.settings import production as s
+print(json.dumps({
+    "SECURE_SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
+    "SECURE_REDIRECT_EXEMPT": s.SECURE_REDIRECT_EXEMPT,
+    "SECURE_HSTS_SECONDS": s.SECURE_HSTS_SECONDS,
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": s.SECURE_HSTS_INCLUDE_SUBDOMAINS,
+    "SECURE_HSTS_PRELOAD": s.SECURE_HSTS_PRELOAD,
+    "SECURE_PROXY_SSL_HEADER": s.SECURE_PROXY_SSL_HEADER,
+    "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
+    "CSRF_COOKIE_SECURE": s.CSRF_COOKIE_SECURE,
+    "MIDDLEWARE": s.MIDDLEWARE,
+    "STATIC_ROOT": str(s.STATIC_ROOT),
+    "STATICFILES": s.STORAGES["staticfiles"]["BACKEND"],
+}))
+"""
+HTTPS_VARIABLES = {
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
+    "DJANGO_TRUST_X_FORWARDED_PROTO",
+    "DJANGO_SECURE_COOKIES",
+    "DJANGO_STATIC_ROOT",
+}
+
+
+def production_https(**env) -> dict:
+    """Production's HTTPS settings, imported in a fresh interpreter."""
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", *HTTPS_VARIABLES}
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", HTTPS_DUMP],
+        cwd=ROOT,
+        env={**environment, **SECRETS, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def exempt(found, path):
+    """Whether SecurityMiddleware leaves `path` alone (it strips the leading /)."""
+    return any(re.search(p, path.lstrip("/")) for p in found["SECURE_REDIRECT_EXEMPT"])
+
+
+def test_production_redirects_to_https_and_sends_hsts_for_a_year_by_default():
+    found = production_https()
+
+    assert found["SECURE_SSL_REDIRECT"] is True
+    assert found["SECURE_HSTS_SECONDS"] == 365 * 86400
+    # Both bind more than this app: off unless the deployment asks.
+    assert found["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert found["SECURE_HSTS_PRELOAD"] is False
+    assert found["SESSION_COOKIE_SECURE"] is True
+    assert found["CSRF_COOKIE_SECURE"] is True
+
+
+def test_the_probes_and_only_they_are_exempt_from_the_redirect():
+    found = production_https()
+
+    for probe in ("/livez", "/readyz", "/healthz"):
+        assert exempt(found, probe), probe
+    for path in ("/api/v1/ping/", "/admin/", "/api/v1/products/", "/livez/x", "/"):
+        assert not exempt(found, path), path
+
+
+def test_the_forwarded_proto_header_is_trusted_only_when_the_deployment_says_so():
+    assert production_https()["SECURE_PROXY_SSL_HEADER"] is None
+    assert (
+        production_https(DJANGO_TRUST_X_FORWARDED_PROTO="0")["SECURE_PROXY_SSL_HEADER"]
+        is None
+    )
+    trusted = production_https(DJANGO_TRUST_X_FORWARDED_PROTO="1")
+    assert trusted["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_the_https_settings_follow_their_variables():
+    found = production_https(
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SECURE_HSTS_SECONDS="600",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        DJANGO_SECURE_HSTS_PRELOAD="1",
+        DJANGO_SECURE_COOKIES="0",
+    )
+
+    assert found["SECURE_SSL_REDIRECT"] is False
+    assert found["SECURE_HSTS_SECONDS"] == 600
+    assert found["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert found["SECURE_HSTS_PRELOAD"] is True
+    assert found["SESSION_COOKIE_SECURE"] is False
+    assert found["CSRF_COOKIE_SECURE"] is False
+
+
+def test_production_refuses_hsts_preload_without_subdomains():
+    result = production(DJANGO_SECURE_HSTS_PRELOAD="1")
+    assert result.returncode != 0
+    assert "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS=1" in result.stderr
+
+
+def test_production_serves_static_files_with_whitenoise_after_the_security_middleware():
+    found = production_https(DJANGO_STATIC_ROOT="/srv/static")
+
+    middleware = found["MIDDLEWARE"]
+    # Right after it: the redirect and HSTS apply to static files too, and
+    # nothing later (sessions, the database) runs for them.
+    at = middleware.index("django.middleware.security.SecurityMiddleware")
+    assert middleware[at + 1] == "whitenoise.middleware.WhiteNoiseMiddleware"
+    assert middleware.count("whitenoise.middleware.WhiteNoiseMiddleware") == 1
+    assert found["STATICFILES"].startswith("whitenoise.storage.")
+    assert found["STATIC_ROOT"] == "/srv/static"
+
+
+def deploy_check(**env) -> set[str]:
+    """The ids of what `manage.py check --deploy` reports on production."""
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", *HTTPS_VARIABLES}
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={
+            **environment,
+            **SECRETS,
+            "DJANGO_SETTINGS_MODULE": "shop.settings.production",
+            # Long and random enough for security.W009.
+            "DJANGO_SECRET_KEY": "x7Gq2-" * 10,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(re.findall(r"\((\w+\.\w+)\)", done.stderr + done.stdout))
+
+
+def test_djangos_deployment_check_finds_only_what_is_off_on_purpose():
+    # The two HSTS options that reach beyond the app (see production.py).
+    assert deploy_check() == {"security.W005", "security.W021"}
+    assert (
+        deploy_check(
+            DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="1", DJANGO_SECURE_HSTS_PRELOAD="1"
+        )
+        == set()
+    )

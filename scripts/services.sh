@@ -258,10 +258,17 @@ CONF
 # repository in scripts/pg/logging.conf and included by path, so it is read
 # where it is explained. Every setting in it takes effect on a reload.
 ensure_logging_conf() {  # data directory; prints "changed" when a reload is needed
-    local dir="$1" line="include_if_exists = '$ROOT/scripts/pg/logging.conf'"
-    grep -qxF "$line" "$dir/postgresql.conf" && return 0
-    printf '# Logging for pgBadger (scripts/services.sh).\n%s\n' "$line" >>"$dir/postgresql.conf"
-    echo changed
+    local dir="$1" conf="$ROOT/scripts/pg/logging.conf"
+    local line="include_if_exists = '$conf'" stamp="$dir/../.logging-conf-applied"
+    if ! grep -qxF "$line" "$dir/postgresql.conf"; then
+        printf '# Logging for pgBadger (scripts/services.sh).\n%s\n' "$line" >>"$dir/postgresql.conf"
+        rm -f "$stamp"
+    fi
+    # An edit of the file since it was last applied needs a reload too.
+    if [ ! -f "$stamp" ] || [ "$conf" -nt "$stamp" ]; then
+        touch "$stamp"
+        echo changed
+    fi
 }
 
 restart_primary_if_running() {  # what ensure_pgaudit_conf printed

@@ -11,11 +11,11 @@ query parameters, so they appear in no table, no migration and no SQL file.
 They could still reach the server's log: statement logging
 (`log_min_duration_statement` >= 0, or `log_statement = 'all'`) also logs a
 statement's parameters, up to `log_parameter_max_length` bytes (-1, the
-default, means all of them). The shop's servers (scripts/services.sh) run
-with `log_min_duration_statement = -1` and `log_statement = none`, and
-`log_parameter_max_length_on_error = 0` keeps parameters out of error
-reports; whoever turns statement logging on must also set
-`log_parameter_max_length = 0`. pg_stat_statements stores only the
+default, means all of them). The shop's primary logs statements slower
+than 100 ms for pgBadger (scripts/pg/logging.conf, chapter 24), so it sets
+`log_parameter_max_length = 0` and `log_parameter_max_length_on_error = 0`:
+no parameter reaches the log, slow or failed (tests/shop/test_pglog.py
+proves it with a bound secret). pg_stat_statements stores only the
 placeholders.
 
 That holds only for real parameters. Django binds parameters on the client

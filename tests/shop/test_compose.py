@@ -736,6 +736,24 @@ def test_named_volumes_are_declared_and_used(compose, services):
         )
 
 
+def logging_conf() -> dict:
+    """{name: value} of scripts/pg/logging.conf, the local primary's logging."""
+    conf = {}
+    for line in (ROOT / "scripts" / "pg" / "logging.conf").read_text().splitlines():
+        # No value there holds a '#'; quotes keep the prefix's trailing space.
+        line = line.split("#", 1)[0].strip()
+        if "=" in line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            conf[name] = value.strip("'")
+    return conf
+
+
+def test_the_primary_logs_as_the_local_one(services):
+    """pgBadger's settings, and above all no parameters in the log (chapter 24)."""
+    assert logging_conf(), "scripts/pg/logging.conf holds no setting"
+    assert postgres_settings(services["primary"]).items() >= logging_conf().items()
+
+
 def test_the_wal_archive_is_on_a_volume(services):
     primary = services["primary"]
     command = postgres_settings(primary).get("archive_command")

@@ -340,18 +340,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def bench_redis_url() -> str:
-    """A Redis database of the benchmark's own, emptied at the start and end."""
+def private_redis_url(variable: str, number: int) -> str:
+    """A Redis database of a run's own: `variable`'s URL, else `number` on
+    the configured server. Never 0, the development server's: the run
+    empties it at the start and the end."""
     url = os.environ.get(
-        "SHOP_BENCH_HTTP_REDIS_URL",
-        urlsplit(settings.REDIS_URL)._replace(path="/12").geturl(),
+        variable, urlsplit(settings.REDIS_URL)._replace(path=f"/{number}").geturl()
     )
     if urlsplit(url).path.strip("/") in ("", "0"):
         raise HttpBenchFailed(
             f"refusing Redis database 0 ({url}), the development server's: "
-            "name another in SHOP_BENCH_HTTP_REDIS_URL"
+            f"name another in {variable}"
         )
     return url
+
+
+def bench_redis_url() -> str:
+    """A Redis database of the benchmark's own, emptied at the start and end."""
+    return private_redis_url("SHOP_BENCH_HTTP_REDIS_URL", 12)
 
 
 def redis_flush(url: str) -> None:

@@ -36,12 +36,9 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg
 from django.conf import settings
 from django.db import connections
 from psycopg import sql
@@ -49,7 +46,7 @@ from psycopg import sql
 from bench import http as bench_http
 from shop import pgaudit, pglog
 from shop.lab import connect
-from shop.local_clusters import socket_dir
+from shop.local_clusters import superuser as cluster_superuser
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "report"
@@ -105,18 +102,9 @@ class ReportFailed(RuntimeError):
     """The run or pgBadger did not produce a report worth reading."""
 
 
-@contextmanager
 def superuser():
     """The cluster superuser on the primary, over its Unix socket."""
-    port = int(connections["owner"].settings_dict["PORT"])
-    with psycopg.connect(
-        host=str(socket_dir()),
-        port=port,
-        user="postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        yield connection
+    return cluster_superuser(int(connections["owner"].settings_dict["PORT"]))
 
 
 def log_everything(database: str) -> None:
@@ -134,16 +122,7 @@ def report_redis_url() -> str:
     Number 9: the suite, the benchmarks and the security pass use 10 to 15,
     and the development server 0.
     """
-    url = os.environ.get(
-        "SHOP_REPORT_REDIS_URL",
-        urlsplit(settings.REDIS_URL)._replace(path="/9").geturl(),
-    )
-    if urlsplit(url).path.strip("/") in ("", "0"):
-        raise ReportFailed(
-            f"refusing Redis database 0 ({url}), the development server's: "
-            "name another in SHOP_REPORT_REDIS_URL"
-        )
-    return url
+    return bench_http.private_redis_url("SHOP_REPORT_REDIS_URL", 9)
 
 
 def run_load(server, *, users: int, seconds: int, data_path: Path, out: Path):

@@ -66,10 +66,17 @@ class ConnectionLost(Exception):
 
 def connection_lost(exc: Exception) -> bool:
     """Whether `exc` says the database is gone, not that the shop has a bug."""
-    # psycopg's own errors come from the gateway's connection.
-    return database_down(exc) is not exc or isinstance(
-        exc, psycopg.OperationalError | psycopg.InterfaceError
-    )
+    # psycopg's own errors come from the gateway's connection. Only the
+    # connection's end counts: no SQLSTATE (the socket closed), class 08
+    # (connection exception) or 57P (the server shutting down). A deadlock,
+    # a cancelled statement or a lock timeout is an OperationalError too,
+    # and must fail the drill, not end a worker quietly.
+    if database_down(exc) is not exc or isinstance(exc, psycopg.InterfaceError):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate or ""
+        return not state or state.startswith(("08", "57P"))
+    return False
 
 
 def first_line(exc: Exception) -> str:

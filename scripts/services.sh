@@ -60,13 +60,19 @@ SHARD_PASSWORD="${SHOP_SHARD_PASSWORD:-shop_shard}"
 # Unset: the local Redis. Set empty: no Redis at all (the settings' rule too).
 REDIS_URL="${REDIS_URL-redis://127.0.0.1:6379/0}"
 
-# pgBackRest's functions (archive_command_line, ensure_archive_conf,
-# ensure_stanza, cmd_backup) use the variables above.
+# pgBackRest's functions (archive_command_line, ensure_archiving,
+# cmd_backup) use the variables above.
 # shellcheck source=scripts/pgbackrest.sh
 source "$ROOT/scripts/pgbackrest.sh"
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+# The checkout's path goes into the servers' settings unquoted: the archive
+# command is run by a shell, and the include is a quoted string.
+case "$ROOT" in
+    *[[:space:]\'\"]*) die "the checkout's path '$ROOT' holds a space or a quote, which the servers' settings cannot carry: clone it somewhere else" ;;
+esac
 
 find_pg_bin() {
     if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
@@ -265,12 +271,14 @@ ensure_logging_conf() {  # data directory; prints "changed" when a reload is nee
         rm -f "$stamp"
     fi
     # An edit of the file since it was last applied needs a reload too.
-    if [ ! -f "$stamp" ] || [ "$conf" -nt "$stamp" ]; then
-        touch "$stamp"
-        echo changed
-    fi
+    if [ ! -f "$stamp" ] || [ "$conf" -nt "$stamp" ]; then echo changed; fi
 }
 
+# After the reload (or for a cluster not running yet, which reads the file
+# when it starts): the file as it is now is applied.
+mark_logging_applied() {  # data directory
+    touch "$1/../.logging-conf-applied"
+}
 restart_primary_if_running() {  # what ensure_pgaudit_conf printed
     if [ -n "$1" ] && pg_running "$PRIMARY"; then
         say "restarting the primary to load pgaudit"
@@ -309,7 +317,8 @@ hot_standby = on
 hot_standby_feedback = on
 wal_keep_size = '256MB'
 # WAL archive for point-in-time recovery (chapter 24) and replica catch-up;
-# the command comes after (scripts/pgbackrest.sh: ensure_archive_conf).
+# the command comes once the backup repository is ready
+# (scripts/pgbackrest.sh: ensure_archiving).
 archive_mode = on
 shared_preload_libraries = 'pg_stat_statements'
 max_connections = 200
@@ -588,11 +597,10 @@ cmd_up() {
     # Also upgrades a cluster made before TLS: settings appended, then reloaded.
     reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
     restart_primary_if_running "$(ensure_pgaudit_conf "$PRIMARY")"
-    reload_if_running "$PRIMARY" "$(ensure_logging_conf "$PRIMARY")"
-    reload_if_running "$PRIMARY" "$(ensure_archive_conf "$PRIMARY")"
+    reload_if_running "$PRIMARY" "$(ensure_logging_conf "$PRIMARY")" && mark_logging_applied "$PRIMARY"
     start_primary
     ensure_roles
-    ensure_stanza
+    ensure_archiving
     init_replica
     # pg_basebackup copies the primary's files, so this is a no-op for a new replica.
     reload_if_running "$REPLICA" "$(ensure_tls_conf "$REPLICA")"

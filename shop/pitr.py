@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from shop.scratch_cluster import ROOT, ScratchCluster, ScratchError, _as_pg, _chown_pg
+from shop.scratch_cluster import ROOT, ScratchCluster, ScratchError, as_pg, chown_pg
 
 STANZA = "drill"
 ORDERS_SQL = "SELECT id, total FROM orders_order ORDER BY id"
@@ -60,7 +60,7 @@ class Repository:
     def write_conf(self, cluster: ScratchCluster) -> None:
         for sub in ("repo", "log", "lock"):
             (self.home / sub).mkdir(mode=0o700, exist_ok=True)
-            _chown_pg(self.home / sub)
+            chown_pg(self.home / sub)
         self.conf.write_text(
             "[global]\n"
             f"repo1-path={self.home / 'repo'}\n"
@@ -76,10 +76,10 @@ class Repository:
             f"pg1-socket-path={cluster.socket_dir}\n"
             "pg1-user=shop_backup\n"
         )
-        _chown_pg(self.conf)
+        chown_pg(self.conf)
 
     def run(self, *args: str) -> str:
-        command = _as_pg(
+        command = as_pg(
             ["pgbackrest", f"--config={self.conf}", f"--stanza={self.stanza}", *args]
         )
         done = subprocess.run(command, capture_output=True, text=True)
@@ -99,6 +99,9 @@ class Repository:
 class Report:
     out: Callable[[str], None] = print
     lines: list[str] = field(default_factory=list)
+    # What the restore got wrong, by kind; empty when it matched.
+    problems: dict = field(default_factory=dict)
+    compared: bool = False
 
     def step(self, name: str, text: str) -> None:
         line = f"  {name:<14}{text}"
@@ -109,8 +112,18 @@ class Report:
 def place_orders(cluster: ScratchCluster, count: int, seed: int) -> dict[int, Decimal]:
     """Orders placed through the shop's services: {id: total}, as acknowledged."""
     done = cluster.manage(
-        "drill_checkouts", "--count", str(count), "--seed", str(seed), capture=True
+        "drill_checkouts",
+        "--count",
+        str(count),
+        "--seed",
+        str(seed),
+        capture=True,
+        check=False,
     )
+    if done.returncode:
+        raise DrillFailed(
+            f"drill_checkouts failed ({done.returncode}): {done.stderr.strip()}"
+        )
     placed = {}
     for line in done.stdout.splitlines():
         if line.startswith("{"):
@@ -135,11 +148,13 @@ def run_drill(
     *, before: int = 12, after: int = 6, seed: str = "small", out=print
 ) -> Report:
     """Run the whole drill; raise DrillFailed on any difference."""
+    if shutil.which("pgbackrest") is None:
+        raise DrillFailed("pgbackrest is not installed (apt-get install pgbackrest)")
     report = Report(out)
     started = time.monotonic()
-    source_home = ScratchCluster("pitr-source").home
-    shutil.rmtree(source_home, ignore_errors=True)
-    repo = Repository(source_home)
+    # What a killed run left: stopped and removed, its server included.
+    ScratchCluster("pitr-source").destroy()
+    repo = Repository(ScratchCluster("pitr-source").home)
     source = ScratchCluster(
         "pitr-source",
         conf={"archive_mode": "on", "archive_command": repo.archive_command()},
@@ -199,7 +214,7 @@ def run_drill(
         found = orders_of(restored)
         report.step("restored", f"{len(found)} orders in the new cluster")
         report.step("recovery", recovery_stop(restored))
-        compare(report, at_target, placed_before, placed_after, found)
+        report.problems = compare(report, at_target, placed_before, placed_after, found)
         report.step("result", f"passed in {time.monotonic() - started:.0f} s")
         return report
     finally:
@@ -209,9 +224,9 @@ def run_drill(
 
 def restore_into(repo: Repository, cluster: ScratchCluster, target: str) -> None:
     """pgbackrest restore of the last backup into a new cluster, to `target`."""
-    cluster.home.mkdir(parents=True, exist_ok=True)
-    cluster.home.chmod(0o700)
-    _chown_pg(cluster.home)
+    # The directory and its owner file, so that sweep_orphans() removes
+    # what a killed drill leaves; pgbackrest makes the data directory.
+    cluster.prepare_home()
     repo.run(
         "restore",
         f"--pg1-path={cluster.datadir}",
@@ -253,7 +268,7 @@ def wait_promoted(cluster: ScratchCluster, timeout: float = 60.0) -> None:
     raise DrillFailed(f"the restored cluster did not promote; see {cluster.log_path}")
 
 
-def compare(report, at_target, placed_before, placed_after, found) -> None:
+def compare(report, at_target, placed_before, placed_after, found) -> dict:
     missing = sorted(set(at_target) - set(found))
     extra = sorted(set(found) - set(at_target))
     wrong = sorted(i for i in set(at_target) & set(found) if at_target[i] != found[i])
@@ -274,6 +289,7 @@ def compare(report, at_target, placed_before, placed_after, found) -> None:
         f"the {len(placed_after)} placed after it: "
         + ("none there" if not late else f"{len(late)} there"),
     )
+    report.compared = True
     problems = {
         "missing": missing,
         "not at the target": extra,
@@ -284,3 +300,4 @@ def compare(report, at_target, placed_before, placed_after, found) -> None:
     problems = {name: found for name, found in problems.items() if found}
     if problems:
         raise DrillFailed(f"the restore differs: {problems}")
+    return problems

@@ -95,12 +95,12 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _as_pg(cmd: list) -> list:
+def as_pg(cmd: list) -> list:
     # PostgreSQL refuses to run as root; its files must be the postgres user's.
     return ["runuser", "-u", "postgres", "--", *map(str, cmd)] if _as_root() else cmd
 
 
-def _chown_pg(path: Path) -> None:
+def chown_pg(path: Path) -> None:
     if _as_root():
         shutil.chown(path, "postgres", "postgres")
 
@@ -187,13 +187,13 @@ class ScratchCluster:
 
     # --- life cycle ---------------------------------------------------------
 
-    def _prepare_home(self) -> None:
+    def prepare_home(self) -> None:
         SCRATCH.mkdir(parents=True, exist_ok=True)
         _ensure_reachable(SCRATCH)
         for d in (self.home, self.archive_dir):
             d.mkdir(exist_ok=True)
             d.chmod(0o700)
-            _chown_pg(d)
+            chown_pg(d)
         # Who made it: sweep_orphans() removes the clusters of a test run
         # that was killed before it could destroy them.
         (self.home / OWNER_FILE).write_text(str(os.getpid()))
@@ -207,9 +207,9 @@ class ScratchCluster:
                 f"no server certificate in {TLS}: run 'scripts/services.sh up' "
                 "once, which makes the local CA and the certificate"
             )
-        self._prepare_home()
+        self.prepare_home()
         self._run(
-            _as_pg(
+            as_pg(
                 [
                     self.bin / "initdb",
                     "-D",
@@ -257,15 +257,15 @@ class ScratchCluster:
     def start(self) -> None:
         """Start the postmaster; after kill() this is crash recovery."""
         self.socket_dir.mkdir(exist_ok=True)
-        _chown_pg(self.socket_dir)
+        chown_pg(self.socket_dir)
         if not self.log_path.exists():
             self.log_path.touch()
-            _chown_pg(self.log_path)
+            chown_pg(self.log_path)
         # Port and socket on the command line too: a data directory restored
         # from another cluster's backup carries that cluster's port.
         options = f"-p {self.port} -c unix_socket_directories={self.socket_dir}"
         self._run(
-            _as_pg(
+            as_pg(
                 [
                     self.bin / "pg_ctl",
                     "-D",
@@ -287,7 +287,7 @@ class ScratchCluster:
         if not self.running():
             return
         self._run(
-            _as_pg([self.bin / "pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop"])
+            as_pg([self.bin / "pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop"])
         )
 
     def restart(self) -> None:
@@ -348,7 +348,7 @@ class ScratchCluster:
         pid = self.postmaster_pid()
         if pid is not None and _process_alive(pid):
             subprocess.run(
-                _as_pg(
+                as_pg(
                     [self.bin / "pg_ctl", "-D", self.datadir, "-m", "immediate", "-w"]
                     + ["stop"]
                 ),
@@ -373,9 +373,9 @@ class ScratchCluster:
         if not dest.parent.exists():
             # pg_basebackup runs as postgres, which must create `dest` here.
             dest.parent.mkdir(parents=True)
-            _chown_pg(dest.parent)
+            chown_pg(dest.parent)
         self._run(
-            _as_pg(
+            as_pg(
                 [self.bin / "pg_basebackup", "-h", self.socket_dir, "-p", self.port]
                 + ["-U", "postgres", "-D", dest, "-X", "stream", "-c", "fast"]
             )
@@ -391,13 +391,13 @@ class ScratchCluster:
         """
         if self.datadir.exists():
             raise ScratchError(f"{self.datadir} exists: restore into a new cluster")
-        self._prepare_home()
-        self._run(_as_pg(["cp", "-a", Path(backup), self.datadir]))
+        self.prepare_home()
+        self._run(as_pg(["cp", "-a", Path(backup), self.datadir]))
         self.configure(
             {"unix_socket_directories": str(self.socket_dir), **(conf or {})}
         )
         (self.datadir / "recovery.signal").touch()
-        _chown_pg(self.datadir / "recovery.signal")
+        chown_pg(self.datadir / "recovery.signal")
 
     def wait_for_recovery(self, timeout: float = 60) -> None:
         """Wait until archive recovery has ended and the server takes writes.

@@ -13,13 +13,13 @@ from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 
 import dj_database_url
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
 
 from shop import replica
 from shop.local_clusters import socket_dir
+from shop.local_clusters import superuser as cluster_superuser
 from tests.catalog.factories import (
     CategoryFactory,
     ProductFactory,
@@ -46,13 +46,7 @@ def superuser(port: int):
             f"no cluster socket at {sock}: this test needs the project's own "
             "servers (scripts/services.sh up) on this machine"
         )
-    with psycopg.connect(
-        host=str(socket_dir()),
-        port=port,
-        user="postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
+    with cluster_superuser(port) as connection:
         yield connection
 
 

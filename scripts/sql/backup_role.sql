@@ -5,6 +5,7 @@
 -- needs no table privilege to get every row into the backup, and row-level
 -- security (which filters queries, not files) does not apply to it.
 -- No password: pg_hba.conf lets it in over the cluster's Unix socket only.
+SET client_min_messages = warning;
 SELECT 'CREATE ROLE shop_backup' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_backup') \gexec
 ALTER ROLE shop_backup LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD NULL;
 -- pgBackRest reads settings such as data_directory and archive_command.

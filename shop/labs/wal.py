@@ -12,15 +12,16 @@ reach it; so the lab needs the project's own servers (scripts/services.sh).
 
 from __future__ import annotations
 
-import time
+from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 from django.conf import settings
 from django.db import connections
 
 from shop.lab import LabFailed, Narrator, create_throwaway, drop_throwaway, lab
 from shop.local_clusters import socket_dir
+from shop.local_clusters import superuser as cluster_superuser
+from shop.wal_archive import archived_through, switch_wal
 
 TABLE = "lab_wal"
 ROWS = 20_000
@@ -29,7 +30,9 @@ ARCHIVER_SQL = (
 )
 
 
-def superuser() -> psycopg.Connection:
+@contextmanager
+def superuser():
+    """The cluster superuser on the lab's database, over the cluster's socket."""
     params = connections["owner"].get_connection_params()
     sock = socket_dir() / f".s.PGSQL.{params['port']}"
     if not sock.exists():
@@ -37,13 +40,8 @@ def superuser() -> psycopg.Connection:
             f"no cluster socket at {sock}: this lab needs the project's own "
             "servers (scripts/services.sh up) on this machine"
         )
-    return psycopg.connect(
-        host=str(socket_dir()),
-        port=params["port"],
-        user="postgres",
-        dbname=params["dbname"],
-        autocommit=True,
-    )
+    with cluster_superuser(params["port"], params["dbname"]) as connection:
+        yield connection
 
 
 def archived_copy(segment: str) -> Path | None:
@@ -53,18 +51,6 @@ def archived_copy(segment: str) -> Path | None:
         return found
     copy = var / "pg" / "wal-archive" / segment
     return copy if copy.exists() else None
-
-
-def wait_archived(n: Narrator, su, segment: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        (last,) = su.execute(
-            "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"
-        ).fetchone()
-        if last[:24] >= segment:
-            return last
-        time.sleep(0.2)
-    raise LabFailed(f"segment {segment} was not archived within {timeout:.0f} s")
 
 
 @lab(
@@ -121,13 +107,14 @@ def wal(n: Narrator) -> None:
 
         n.step("A finished segment goes to the archive")
         n.show_sql("SELECT pg_switch_wal()", label="finish the segment now")
-        (segment,) = su.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        segment = switch_wal(su)
         n.say(f"    -> segment {segment} is finished; the archiver takes it")
-        last = wait_archived(n, su, segment)
+        if not archived_through(su, segment):
+            raise LabFailed(f"segment {segment} was not archived within 30 s")
         n.show_sql(ARCHIVER_SQL)
         row = su.execute(ARCHIVER_SQL).fetchone()
         n.table(["archived_count", "last_archived_wal", "failed_count"], [row])
-        n.expect(last[:24] >= segment, f"pg_stat_archiver reports {segment} archived")
+        n.expect(row[1][:24] >= segment, f"pg_stat_archiver reports {segment} archived")
         copy = archived_copy(segment)
         n.expect(copy is not None, "the segment is in the archive")
         n.say(

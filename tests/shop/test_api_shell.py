@@ -53,7 +53,14 @@ def test_healthz_reports_each_service(client, settings):
     client.force_login(UserFactory(is_staff=True))
     response = client.get("/healthz")
     body = response.json()
-    assert set(body["services"]) == {"postgres", "replica", "redis", "mongo"}
+    assert set(body["services"]) == {
+        "postgres",
+        "replica",
+        "redis",
+        "mongo",
+        "broker",
+        "wal_archive",
+    }
     assert body["services"]["postgres"]["status"] == "ok"
     assert body["services"]["replica"]["status"] == "ok"
     assert "lag_seconds" in body["services"]["replica"]

@@ -157,6 +157,17 @@ def test_the_access_line_says_who_what_and_what_it_cost(client, json_lines):
     assert 0 <= line["sql_ms"] <= line["duration_ms"]
 
 
+def test_no_line_of_an_error_response_carries_its_query_string(client, json_lines):
+    # Django logs every 4xx with the request as an extra, whose repr is the
+    # whole URL: the formatter keeps its method and path only.
+    response = client.get("/api/v1/products/no-such-product/?email=alice@example.com")
+
+    assert response.status_code == 404
+    lines = json_lines()
+    assert any(line.get("request") for line in lines), "Django's line is missing"
+    assert all("alice@example.com" not in json.dumps(line) for line in lines)
+
+
 def test_an_anonymous_request_has_no_user(client, json_lines):
     client.get("/api/v1/categories/")
 

@@ -186,11 +186,21 @@ def _quoted(lexeme: str) -> str:
 class SearchPlan:
     """How a search is matched, and whether the posting index ranks it."""
 
-    # What the GIN index matches and ts_rank_cd ranks.
+    # What the GIN index matches.
     query: SearchQuery
     # The one lexeme the search stands for, when it stands for one: its
     # best products are the first rows of catalog_posting_rank_idx.
     lexeme: str | None = None
+    # What ts_rank_cd ranks the matches with, when not `query`: the prefix
+    # as typed. Its ranks are the OR's (the OR is every lexeme of the
+    # catalogue that starts with it), and ts_rank_cd computes them in two
+    # thirds of the time: every match of a search as typed is ranked, and
+    # ranking is most of its statement (chapter 06).
+    rank_query: SearchQuery | None = None
+
+    @property
+    def ranked_by(self) -> SearchQuery:
+        return self.query if self.rank_query is None else self.rank_query
 
 
 def search_plan(text: str, *, ranked: bool, using: str | None = None) -> SearchPlan:
@@ -199,8 +209,9 @@ def search_plan(text: str, *, ranked: bool, using: str | None = None) -> SearchP
     A search of one word, or of one prefix that one word of the catalogue
     starts with, is one lexeme: ranked, the posting index answers it. A
     prefix that a few words start with ('des':* for desk and design) is
-    rewritten as their OR, which matches the same products with the same
-    ts_rank_cd and which the GIN index reads one entry per word. Either is
+    rewritten as their OR for matching, which matches the same products
+    and which the GIN index reads one entry per word; the matches are still
+    ranked with the prefix, the cheaper query to rank (SearchPlan). Either is
     asked of catalog/sql/functions/search_lexemes_v01.sql in one statement;
     a search of several whole words asks nothing. `using`: the database to
     ask, the router's choice unless given.
@@ -219,8 +230,11 @@ def search_plan(text: str, *, ranked: bool, using: str | None = None) -> SearchP
         return SearchPlan(query)
     alternatives = LexemeAlternatives(lexemes)
     if not words:
-        return SearchPlan(alternatives)
-    return SearchPlan(SearchQuery(" ".join(words), config="english") & alternatives)
+        return SearchPlan(alternatives, rank_query=query)
+    return SearchPlan(
+        SearchQuery(" ".join(words), config="english") & alternatives,
+        rank_query=query,
+    )
 
 
 def _catalogue_lexemes(term: SearchQuery, using: str) -> list[str] | None:
@@ -323,7 +337,7 @@ def product_list(
             # real itself, so a cursor made from it would compare unequal to
             # every row it ties with. As double precision, the value read is
             # the value compared.
-            rank = SearchRank(F("search_document"), query, cover_density=True)
+            rank = SearchRank(F("search_document"), plan.ranked_by, cover_density=True)
             products = products.annotate(rank=Cast(rank, FloatField()))
     return _product_filters(
         products, min_price=min_price, max_price=max_price, in_stock=in_stock

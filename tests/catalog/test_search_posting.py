@@ -200,6 +200,18 @@ class TestWhatASearchStandsFor:
         assert "plainto_tsquery" in sql and "::tsquery" in sql
         assert params == ["english", "oak", "'design' | 'desk'"]
 
+    def test_the_or_matches_but_the_prefix_ranks(self, catalogue):
+        # The OR is for the GIN index; ts_rank_cd ranks the prefix as typed,
+        # which gives the same ranks (the pages test above compares them).
+        plan = search_plan("walnut des", ranked=True)
+        assert "catalog_search_prefix" not in _compiled(plan.query)[0]
+        sql, params = _compiled(plan.ranked_by)
+        assert "catalog_search_prefix" in sql
+        assert params == ["english", "walnut", "des"]
+        # One lexeme, or nothing rewritten: one query does both.
+        assert search_plan("oak", ranked=True).rank_query is None
+        assert search_plan("oak desk ", ranked=True).rank_query is None
+
     def test_a_prefix_of_too_many_words_stays_a_prefix(self, catalogue):
         category = CategoryFactory()
         for n in range(MAX_PREFIX_LEXEMES + 1):

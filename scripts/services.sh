@@ -290,6 +290,31 @@ restart_primary_if_running() {  # what ensure_pgaudit_conf printed
 
 pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
+# The server's memory (chapter 18), kept in scripts/pg/memory.conf and
+# included by path from the primary's and the replica's postgresql.conf
+# (pg_basebackup copies the primary's line to a new replica).
+ensure_memory_conf() {  # data directory
+    local line="include_if_exists = '$ROOT/scripts/pg/memory.conf'"
+    grep -qxF "$line" "$1/postgresql.conf" && return 0
+    printf '# The server'"'"'s memory (scripts/services.sh).\n%s\n' "$line" >>"$1/postgresql.conf"
+}
+
+# shared_buffers is read only when the server starts. pg_file_settings reads
+# the files as they are now: a value there that differs from the running one
+# is reported as "could not be applied", and only a restart applies it. An
+# ALTER SYSTEM value wins over the file; it is what pg_file_settings compares.
+restart_if_memory_pending() {  # data directory, port, name
+    local dir="$1" port="$2" name="$3" pending
+    pg_running "$dir" || return 0
+    pending="$(as_pg "$PG_BIN/psql" -X -qtA -h "$SOCKDIR" -p "$port" -U postgres -d postgres -c \
+        "SELECT count(*) FROM pg_file_settings WHERE name = 'shared_buffers' AND error IS NOT NULL")"
+    [ "$pending" = 0 ] && return 0
+    say "restarting the $name for its new shared_buffers (scripts/pg/memory.conf)"
+    as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$PGLOG/$name.log" -m fast -w -t 60 restart >/dev/null \
+        || die "the $name failed to restart; see $PGLOG/$name.log"
+    wait_ready "$port"
+}
+
 wait_ready() {  # port
     local i
     for i in $(seq 1 60); do
@@ -598,12 +623,16 @@ cmd_up() {
     reload_if_running "$PRIMARY" "$(ensure_tls_conf "$PRIMARY")"
     restart_primary_if_running "$(ensure_pgaudit_conf "$PRIMARY")"
     reload_if_running "$PRIMARY" "$(ensure_logging_conf "$PRIMARY")" && mark_logging_applied "$PRIMARY"
+    ensure_memory_conf "$PRIMARY"
+    restart_if_memory_pending "$PRIMARY" "$PRIMARY_PORT" primary
     start_primary
     ensure_roles
     ensure_archiving
     init_replica
     # pg_basebackup copies the primary's files, so this is a no-op for a new replica.
     reload_if_running "$REPLICA" "$(ensure_tls_conf "$REPLICA")"
+    ensure_memory_conf "$REPLICA"
+    restart_if_memory_pending "$REPLICA" "$REPLICA_PORT" replica
     start_replica
     wait_replica_streaming
     start_pgbouncer

@@ -736,10 +736,10 @@ def test_named_volumes_are_declared_and_used(compose, services):
         )
 
 
-def logging_conf() -> dict:
-    """{name: value} of scripts/pg/logging.conf, the local primary's logging."""
+def pg_conf(name: str) -> dict:
+    """{name: value} of scripts/pg/NAME, a file the local clusters include."""
     conf = {}
-    for line in (ROOT / "scripts" / "pg" / "logging.conf").read_text().splitlines():
+    for line in (ROOT / "scripts" / "pg" / name).read_text().splitlines():
         # No value there holds a '#'; quotes keep the prefix's trailing space.
         line = line.split("#", 1)[0].strip()
         if "=" in line:
@@ -748,10 +748,23 @@ def logging_conf() -> dict:
     return conf
 
 
+def logging_conf() -> dict:
+    """scripts/pg/logging.conf, the local primary's logging."""
+    return pg_conf("logging.conf")
+
+
 def test_the_primary_logs_as_the_local_one(services):
     """pgBadger's settings, and above all no parameters in the log (chapter 24)."""
     assert logging_conf(), "scripts/pg/logging.conf holds no setting"
     assert postgres_settings(services["primary"]).items() >= logging_conf().items()
+
+
+@pytest.mark.parametrize("name", ["primary", "replica"])
+def test_both_servers_have_the_local_memory(services, name):
+    """shared_buffers and effective_cache_size as scripts/pg/memory.conf sets them."""
+    memory = pg_conf("memory.conf")
+    assert "shared_buffers" in memory
+    assert postgres_settings(services[name]).items() >= memory.items()
 
 
 def test_the_wal_archive_is_on_a_volume(services):

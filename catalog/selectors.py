@@ -278,8 +278,9 @@ def product_list(
         raise ValueError("ordering by relevance needs a search")
     products = (
         Product.objects.filter(LISTED)
-        # The tsvector is for matching in SQL, never shown: don't ship it.
-        .defer("search_document")
+        # The tsvector is for matching in SQL, and the list shows no
+        # description: don't ship them.
+        .defer("search_document", "description")
         # Subqueries in the select list, not joins: the planner evaluates
         # them after ORDER BY and LIMIT, for the page's rows alone. A join to
         # the category would be made for every match a ranked search sorts.

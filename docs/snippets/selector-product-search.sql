@@ -5,7 +5,6 @@ SELECT "catalog_product"."id",
        "catalog_product"."category_id",
        "catalog_product"."name",
        "catalog_product"."slug",
-       "catalog_product"."description",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
@@ -22,10 +21,10 @@ SELECT "catalog_product"."id",
                    WHERE (U1."is_active"
                           AND U1."product_id" = ("catalog_product"."id"))
                    GROUP BY U1."product_id"), 0) AS "available",
-       (ts_rank_cd("catalog_product"."search_document", (plainto_tsquery('english'::regconfig, 'brass') && '''laminate'' | ''lamp'' | ''lampshade'''::TSQUERY)))::double precision AS "rank"
+       (ts_rank_cd("catalog_product"."search_document", (plainto_tsquery('english'::regconfig, 'brass') && catalog_search_prefix('lam'))))::double precision AS "rank"
 FROM "catalog_product"
 WHERE ("catalog_product"."is_active"
        AND "catalog_product"."min_price" IS NOT NULL
        AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && '''laminate'' | ''lamp'' | ''lampshade'''::TSQUERY))
-ORDER BY 13 DESC,
+ORDER BY 12 DESC,
          "catalog_product"."id" DESC;

@@ -1,5 +1,6 @@
 """The project's own labs: the ER diagram (13), connection pools and
-pgbouncer (16), schema changes (17), the read replica (18), security (23),
+pgbouncer (16), schema changes (17), the read replica and the server's
+cache (18), security (23),
 the WAL and point-in-time recovery, the server's log and pgBadger (24).
 
 One module per lab, named after it; importing this package registers them
@@ -14,6 +15,7 @@ dropped in `finally`.
 
 from shop.labs import (
     audit,
+    buffers,
     er_diagram,
     injection,
     pgbadger,
@@ -27,6 +29,7 @@ from shop.labs import (
 
 __all__ = [
     "audit",
+    "buffers",
     "er_diagram",
     "injection",
     "pgbadger",

@@ -59,6 +59,7 @@ EXPECTED_LABS = {
     "nosql-models",
     "wal",
     "pitr",
+    "buffers",
 }
 
 ROW_COUNTS_SQL = """

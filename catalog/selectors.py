@@ -193,9 +193,9 @@ class SearchPlan:
     lexeme: str | None = None
     # What ts_rank_cd ranks the matches with, when not `query`: the prefix
     # as typed. Its ranks are the OR's (the OR is every lexeme of the
-    # catalogue that starts with it), and ts_rank_cd computes them in two
-    # thirds of the time: every match of a search as typed is ranked, and
-    # ranking is most of its statement (chapter 06).
+    # catalogue that starts with it), and ts_rank_cd computes them faster
+    # (the lab search-postings times both): every match of a search as
+    # typed is ranked, and ranking is most of its statement (chapter 06).
     rank_query: SearchQuery | None = None
 
     @property
@@ -278,9 +278,8 @@ def product_list(
         raise ValueError("ordering by relevance needs a search")
     products = (
         Product.objects.filter(LISTED)
-        # The tsvector is for matching in SQL, and the list shows no
-        # description: don't ship them.
-        .defer("search_document", "description")
+        # The tsvector is for matching in SQL, never shown: don't ship it.
+        .defer("search_document")
         # Subqueries in the select list, not joins: the planner evaluates
         # them after ORDER BY and LIMIT, for the page's rows alone. A join to
         # the category would be made for every match a ranked search sorts.

@@ -299,20 +299,28 @@ ensure_memory_conf() {  # data directory
     printf '# The server'"'"'s memory (scripts/services.sh).\n%s\n' "$line" >>"$1/postgresql.conf"
 }
 
-# shared_buffers is read only when the server starts. pg_file_settings reads
-# the files as they are now: a value there that differs from the running one
-# is reported as "could not be applied", and only a restart applies it. An
-# ALTER SYSTEM value wins over the file; it is what pg_file_settings compares.
+# A running server whose values differ from scripts/pg/memory.conf's gets
+# them: a restart for shared_buffers (read only when the server starts), a
+# reload for the others. scripts/sql/memory_pending.sql says which, from
+# pg_file_settings, which reads the files as they are now.
 restart_if_memory_pending() {  # data directory, port, name
     local dir="$1" port="$2" name="$3" pending
     pg_running "$dir" || return 0
-    pending="$(as_pg "$PG_BIN/psql" -X -qtA -h "$SOCKDIR" -p "$port" -U postgres -d postgres -c \
-        "SELECT count(*) FROM pg_file_settings WHERE name = 'shared_buffers' AND error IS NOT NULL")"
-    [ "$pending" = 0 ] && return 0
-    say "restarting the $name for its new shared_buffers (scripts/pg/memory.conf)"
-    as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$PGLOG/$name.log" -m fast -w -t 60 restart >/dev/null \
-        || die "the $name failed to restart; see $PGLOG/$name.log"
-    wait_ready "$port"
+    # On stdin: the query is read by this shell, not by the postgres user.
+    pending="$(as_pg "$PG_BIN/psql" -X -qtA -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$port" \
+        -U postgres -d postgres <"$ROOT/scripts/sql/memory_pending.sql")" \
+        || die "could not read pg_file_settings on the $name (port $port)"
+    case "$pending" in
+        restart)
+            say "restarting the $name for its new shared_buffers (scripts/pg/memory.conf)"
+            as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$PGLOG/$name.log" -m fast -w -t 60 restart >/dev/null \
+                || die "the $name failed to restart; see $PGLOG/$name.log"
+            wait_ready "$port"
+            ;;
+        reload)
+            reload_if_running "$dir" changed
+            ;;
+    esac
 }
 
 wait_ready() {  # port

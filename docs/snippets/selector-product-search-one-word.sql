@@ -5,6 +5,7 @@ SELECT "catalog_product"."id",
        "catalog_product"."category_id",
        "catalog_product"."name",
        "catalog_product"."slug",
+       "catalog_product"."description",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
@@ -28,5 +29,5 @@ INNER JOIN "catalog_search_posting" ON ("catalog_product"."id" = "catalog_search
 WHERE ("catalog_product"."is_active"
        AND "catalog_product"."min_price" IS NOT NULL
        AND "catalog_search_posting"."lexeme" = 'walnut')
-ORDER BY 12 DESC,
-         13 DESC;
+ORDER BY 13 DESC,
+         14 DESC;

@@ -5,6 +5,7 @@ SELECT "catalog_product"."id",
        "catalog_product"."category_id",
        "catalog_product"."name",
        "catalog_product"."slug",
+       "catalog_product"."description",
        "catalog_product"."is_active",
        "catalog_product"."created_at",
        "catalog_product"."updated_at",
@@ -26,5 +27,5 @@ FROM "catalog_product"
 WHERE ("catalog_product"."is_active"
        AND "catalog_product"."min_price" IS NOT NULL
        AND "catalog_product"."search_document" @@ (plainto_tsquery('english'::regconfig, 'brass') && '''laminate'' | ''lamp'' | ''lampshade'''::TSQUERY))
-ORDER BY 12 DESC,
+ORDER BY 13 DESC,
          "catalog_product"."id" DESC;

@@ -4,7 +4,7 @@ on every run; once it fits, the same run finds every page in the cache.
 The lab starts a scratch cluster of its own (shop/scratch_cluster.py) with a
 small shared_buffers, because the only way to give a server a different
 cache is to restart it, and the shop's own primary must not be restarted
-for a lab. A table of about 48 MB is read by index, the same few thousand
+for a lab. A table of about 45 MB is read by index, the same few thousand
 rows twice, and EXPLAIN (ANALYZE, BUFFERS) says of the second run how many
 pages came from PostgreSQL's cache ("shared hit") and how many it had to
 ask the operating system for ("read"). Then the cluster restarts with a
@@ -20,6 +20,7 @@ import statistics
 from shop.lab import Narrator, lab
 from shop.scratch_cluster import ScratchCluster
 
+NAME = "lab-buffers"
 SMALL = "16MB"
 LARGE = "128MB"
 ROWS = 200_000
@@ -74,7 +75,9 @@ def second_run(connection) -> dict:
     "every run; one that fits is all hits",
 )
 def buffers(n: Narrator) -> None:
-    with ScratchCluster("lab-buffers", conf={"shared_buffers": SMALL}) as cluster:
+    # What a killed run left: stopped and removed, its server included.
+    ScratchCluster(NAME).destroy()
+    with ScratchCluster(NAME, conf={"shared_buffers": SMALL}) as cluster:
         n.step(f"A scratch cluster with shared_buffers = {SMALL}, and a table")
         cluster.initdb()
         cluster.start()

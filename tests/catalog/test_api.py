@@ -211,6 +211,19 @@ class TestProductDetail:
             ("29.99", 0),
         ]
 
+    def test_detail_is_two_queries_whatever_its_variants(
+        self, api_client, django_assert_num_queries
+    ):
+        # The product with its category, then its variants: a field the
+        # selector deferred and the serializer reads would be a third.
+        product = make_product("Oak Desk Lamp", "19.99", on_hand=4)
+        for n in range(3):
+            VariantFactory(product=product, sku=f"LAMP-{n}", price=Decimal("29.99"))
+        with django_assert_num_queries(2):
+            body = api_client.get(f"/api/v1/products/{product.slug}/").json()
+        assert body["description"] == product.description
+        assert len(body["variants"]) == 4
+
     def test_unknown_slug_is_a_404_with_code(self, api_client):
         response = api_client.get("/api/v1/products/nope/")
         assert response.status_code == 404

@@ -200,9 +200,27 @@ class TestWhatASearchStandsFor:
         assert "plainto_tsquery" in sql and "::tsquery" in sql
         assert params == ["english", "oak", "'design' | 'desk'"]
 
+    @pytest.mark.parametrize("text", ["walnut des", "des", "desk wal"])
+    def test_the_or_and_the_prefix_rank_every_match_alike(self, catalogue, text):
+        plan = search_plan(text, ranked=True)
+        assert plan.rank_query is not None
+        (match, match_params), (rank, rank_params) = (
+            _compiled(query) for query in (plan.query, plan.ranked_by)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT ts_rank_cd(search_document, {match}), "
+                f"ts_rank_cd(search_document, {rank}) "
+                f"FROM catalog_product WHERE search_document @@ {match}",
+                [*match_params, *rank_params, *match_params],
+            )
+            ranks = cursor.fetchall()
+        assert ranks, "the catalogue has matches"
+        assert all(by_or == by_prefix for by_or, by_prefix in ranks)
+
     def test_the_or_matches_but_the_prefix_ranks(self, catalogue):
         # The OR is for the GIN index; ts_rank_cd ranks the prefix as typed,
-        # which gives the same ranks (the pages test above compares them).
+        # which gives the same ranks (the test above compares them).
         plan = search_plan("walnut des", ranked=True)
         assert "catalog_search_prefix" not in _compiled(plan.query)[0]
         sql, params = _compiled(plan.ranked_by)

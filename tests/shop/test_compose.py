@@ -736,10 +736,10 @@ def test_named_volumes_are_declared_and_used(compose, services):
         )
 
 
-def pg_conf(name: str) -> dict:
-    """{name: value} of scripts/pg/NAME, a file the local clusters include."""
+def pg_conf(filename: str) -> dict:
+    """{name: value} of scripts/pg/FILENAME, a file the local clusters include."""
     conf = {}
-    for line in (ROOT / "scripts" / "pg" / name).read_text().splitlines():
+    for line in (ROOT / "scripts" / "pg" / filename).read_text().splitlines():
         # No value there holds a '#'; quotes keep the prefix's trailing space.
         line = line.split("#", 1)[0].strip()
         if "=" in line:

@@ -556,10 +556,21 @@ class Cell:
     failure_lines: list = field(default_factory=list)
 
 
-def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, out):
-    """Load one endpoint on one server; what Locust counted, and each request's time."""
-    name = f"{endpoint.key}-{server.configuration.name}"
-    results = out / f"{name}.json"
+def locust(
+    server: Server,
+    user_classes: list[str],
+    *,
+    users: int,
+    seconds: int,
+    data_path: Path,
+    results: Path,
+    reset_stats: bool = True,
+) -> subprocess.CompletedProcess:
+    """Locust headless against `server`, every user at once; its exit as it is.
+
+    Locust exits 1 when a request failed; the callers decide what that means.
+    `reset_stats`: count from the moment the last user has started.
+    """
     command = [
         sys.executable,
         "-m",
@@ -576,13 +587,13 @@ def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, o
         str(max(users, 100)),
         "--run-time",
         f"{seconds}s",
-        "--reset-stats",
+        *(["--reset-stats"] if reset_stats else []),
         "--only-summary",
         "--stop-timeout",
         "10",
         "--loglevel",
         "WARNING",
-        endpoint.user,
+        *user_classes,
     ]
     env = {
         **os.environ,
@@ -590,9 +601,7 @@ def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, o
         "SHOP_BENCH_HTTP_RESULTS": str(results),
         "SHOP_BENCH_HTTP_CONFIGURATION": server.configuration.name,
     }
-    results.unlink(missing_ok=True)
-    # Locust exits 1 when a request failed: its figures still come, and say so.
-    done = subprocess.run(
+    return subprocess.run(
         command,
         cwd=ROOT,
         env=env,
@@ -600,6 +609,22 @@ def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, o
         text=True,
         timeout=seconds + 120,
         check=False,
+    )
+
+
+def run_cell(server: Server, endpoint: Endpoint, *, users, seconds, data_path, out):
+    """Load one endpoint on one server; what Locust counted, and each request's time."""
+    name = f"{endpoint.key}-{server.configuration.name}"
+    results = out / f"{name}.json"
+    results.unlink(missing_ok=True)
+    # Locust exits 1 when a request failed: its figures still come, and say so.
+    done = locust(
+        server,
+        [endpoint.user],
+        users=users,
+        seconds=seconds,
+        data_path=data_path,
+        results=results,
     )
     (out / f"{name}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode not in (0, 1) or not results.exists():

@@ -127,42 +127,15 @@ def report_redis_url() -> str:
 
 def run_load(server, *, users: int, seconds: int, data_path: Path, out: Path):
     """Locust headless against `server`, the scenario's classes at once."""
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "--locustfile",
-        str(bench_http.LOCUSTFILE),
-        "--headless",
-        "--host",
-        server.base,
-        "--users",
-        str(users),
-        "--spawn-rate",
-        str(max(users, 100)),
-        "--run-time",
-        f"{seconds}s",
-        "--only-summary",
-        "--stop-timeout",
-        "10",
-        "--loglevel",
-        "WARNING",
-        *SCENARIO,
-    ]
-    env = {
-        **os.environ,
-        "SHOP_BENCH_HTTP_DATA": str(data_path),
-        "SHOP_BENCH_HTTP_RESULTS": str(out / "locust.json"),
-        "SHOP_BENCH_HTTP_CONFIGURATION": server.configuration.name,
-    }
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        check=False,
+    # Every request counts here, the ramp-up too: the log is what is read.
+    done = bench_http.locust(
+        server,
+        list(SCENARIO),
+        users=users,
+        seconds=seconds,
+        data_path=data_path,
+        results=out / "locust.json",
+        reset_stats=False,
     )
     (out / "locust.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     # Locust exits 1 when a request failed: a report of a broken run would lie.

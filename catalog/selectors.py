@@ -237,16 +237,25 @@ def search_plan(text: str, *, ranked: bool, using: str | None = None) -> SearchP
     )
 
 
+def expression_sql(expression, *, using: str) -> tuple[str, list]:
+    """An expression over products (a search query, a function call), as the
+    SQL and the parameters Django sends for it to the database `using`."""
+    scratch = Query(Product)
+    sql, params = scratch.get_compiler(using=using).compile(
+        expression.resolve_expression(scratch)
+    )
+    return sql, list(params)
+
+
 def _catalogue_lexemes(term: SearchQuery, using: str) -> list[str] | None:
     """catalog_search_lexemes(term): what a one-term query stands for."""
-    scratch = Query(Product)
     call = Func(
         term,
         Value(MAX_PREFIX_LEXEMES),
         function="catalog_search_lexemes",
         output_field=ArrayField(TextField()),
-    ).resolve_expression(scratch)
-    sql, params = scratch.get_compiler(using=using).compile(call)
+    )
+    sql, params = expression_sql(call, using=using)
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {sql}", params)
         return cursor.fetchone()[0]

@@ -281,11 +281,15 @@ mark_logging_applied() {  # data directory
 }
 restart_primary_if_running() {  # what ensure_pgaudit_conf printed
     if [ -n "$1" ] && pg_running "$PRIMARY"; then
-        say "restarting the primary to load pgaudit"
-        as_pg "$PG_BIN/pg_ctl" -D "$PRIMARY" -l "$PGLOG/primary.log" -m fast -w -t 60 restart >/dev/null \
-            || die "the primary failed to restart; see $PGLOG/primary.log"
-        wait_ready "$PRIMARY_PORT"
+        restart_cluster "$PRIMARY" "$PRIMARY_PORT" primary "to load pgaudit"
     fi
+}
+
+restart_cluster() {  # data directory, port, name, why
+    say "restarting the $3 $4"
+    as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$PGLOG/$3.log" -m fast -w -t 60 restart >/dev/null \
+        || die "the $3 failed to restart; see $PGLOG/$3.log"
+    wait_ready "$2"
 }
 
 pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
@@ -312,10 +316,7 @@ restart_if_memory_pending() {  # data directory, port, name
         || die "could not read pg_file_settings on the $name (port $port)"
     case "$pending" in
         restart)
-            say "restarting the $name for its new shared_buffers (scripts/pg/memory.conf)"
-            as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$PGLOG/$name.log" -m fast -w -t 60 restart >/dev/null \
-                || die "the $name failed to restart; see $PGLOG/$name.log"
-            wait_ready "$port"
+            restart_cluster "$dir" "$port" "$name" "for its new shared_buffers (scripts/pg/memory.conf)"
             ;;
         reload)
             reload_if_running "$dir" changed

@@ -31,12 +31,10 @@ import statistics
 import time
 
 from django.db import connections
-from django.db.models.sql import Query
 
 from catalog import selectors
 from catalog.labs.plans import catalog_bulk, explain
 from catalog.labs.rows import catalog_names
-from catalog.models import Product
 from shop.lab import Narrator, lab, rolled_back
 from shop.sql_files import read_sql
 
@@ -281,7 +279,8 @@ def _typed_search(n: Narrator, cursor) -> None:
         "their OR and ranked by the prefix (else both would be one query)",
     )
     (match, match_params), (rank, rank_params) = (
-        _compiled(query) for query in (plan.query, plan.ranked_by)
+        selectors.expression_sql(query, using="owner")
+        for query in (plan.query, plan.ranked_by)
     )
     sql = TYPED_RANKS_SQL.format(match=match, rank=rank)
     params = [*match_params, *rank_params, *match_params]
@@ -312,15 +311,6 @@ def _typed_search(n: Narrator, cursor) -> None:
         "(catalog.selectors.SearchPlan); times vary with the machine and are "
         "not checked"
     )
-
-
-def _compiled(query) -> tuple[str, list]:
-    """A tsquery expression of the selectors', as SQL and its parameters."""
-    scratch = Query(Product)
-    sql, params = scratch.get_compiler(using="owner").compile(
-        query.resolve_expression(scratch)
-    )
-    return sql, list(params)
 
 
 def _posting_writes(cursor) -> tuple[int, int, int]:

@@ -16,12 +16,12 @@ from typing import NamedTuple
 
 import pytest
 from django.db import connection, connections
-from django.db.models.sql import Query
 
 from catalog.models import Product, SearchPosting
 from catalog.selectors import (
     MAX_PREFIX_LEXEMES,
     LexemeAlternatives,
+    expression_sql,
     product_list,
     search_plan,
     search_query,
@@ -48,10 +48,7 @@ def words_of(product):
 
 
 def _compiled(query):
-    scratch = Query(Product)
-    return scratch.get_compiler(using="default").compile(
-        query.resolve_expression(scratch)
-    )
+    return expression_sql(query, using="default")
 
 
 def ranked_by_gin(text):

@@ -34,6 +34,8 @@ import yaml
 from celery.beat import Scheduler
 from django.conf import settings as django_settings
 
+from tests.pg_conf import pg_conf
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETTINGS_FILE = ROOT / "shop" / "settings" / "base.py"
@@ -734,18 +736,6 @@ def test_named_volumes_are_declared_and_used(compose, services):
         assert "/var/lib/postgresql/data" in targets, (
             f"{name} keeps its data in no volume"
         )
-
-
-def pg_conf(filename: str) -> dict:
-    """{name: value} of scripts/pg/FILENAME, a file the local clusters include."""
-    conf = {}
-    for line in (ROOT / "scripts" / "pg" / filename).read_text().splitlines():
-        # No value there holds a '#'; quotes keep the prefix's trailing space.
-        line = line.split("#", 1)[0].strip()
-        if "=" in line:
-            name, value = (part.strip() for part in line.split("=", 1))
-            conf[name] = value.strip("'")
-    return conf
 
 
 def logging_conf() -> dict:

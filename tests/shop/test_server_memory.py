@@ -1,29 +1,20 @@
 """The local servers run with scripts/pg/memory.conf's shared_buffers (chapter 18).
 
 scripts/services.sh includes the file from the primary's and the replica's
-postgresql.conf and restarts a running cluster whose value differs. Away
+postgresql.conf, and restarts or reloads a running cluster whose values differ. Away
 from those clusters (docker compose passes the same values on its command
 line, tests/shop/test_compose.py checks them) the tests skip and say why.
 """
-
-from pathlib import Path
 
 import pytest
 from django.db import connections
 
 from shop import pgaudit
+from tests.pg_conf import pg_conf
 
-MEMORY_CONF = Path(__file__).resolve().parents[2] / "scripts" / "pg" / "memory.conf"
+MEMORY = pg_conf("memory.conf")
 
 pytestmark = pytest.mark.django_db(databases=["default", "replica"])
-
-
-def configured(name: str) -> str:
-    for line in MEMORY_CONF.read_text().splitlines():
-        key, _, value = line.split("#", 1)[0].partition("=")
-        if key.strip() == name:
-            return value.strip().strip("'")
-    raise AssertionError(f"{name} is not in {MEMORY_CONF}")
 
 
 @pytest.mark.parametrize("alias", ["default", "replica"])
@@ -34,6 +25,6 @@ def test_the_server_runs_with_the_files_value(alias, name):
     with connections[alias].cursor() as cursor:
         cursor.execute(
             "SELECT pg_size_bytes(current_setting(%s)) = pg_size_bytes(%s)",
-            [name, configured(name)],
+            [name, MEMORY[name]],
         )
-        assert cursor.fetchone()[0], f"{alias}: {name} is not {configured(name)}"
+        assert cursor.fetchone()[0], f"{alias}: {name} is not {MEMORY[name]}"
